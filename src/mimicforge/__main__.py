@@ -1,0 +1,3 @@
+from mimicforge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""Merge several dataset files into one, demos renumbered ``demo_0..demo_{n-1}``.
+
+The output is built under a hidden name and renamed into place when complete, so OUT is either absent
+(or its old version) or the whole merge, never a partial file. Demo groups are copied with HDF5's object
+copy, which keeps every dataset's dtype, compression and attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mimicforge.datasets import layout
+from mimicforge.datasets.reader import DatasetReader
+from mimicforge.datasets.writer import fsync_dir, companion
+from mimicforge.errors import DatasetFormatError, OutputExistsError
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    path: Path
+    num_demos: int
+    total: int
+    sources: tuple[tuple[str, int], ...]  # (input path, demos taken from it)
+
+
+def merge_datasets(
+    out: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    overwrite: bool = False,
+    skip_empty: bool = False,
+    data_attrs: dict[str, object] | None = None,
+) -> MergeResult:
+    """Merge ``inputs`` (in order, demos in file order) into ``out``.
+
+    ``skip_empty``: inputs whose data group holds no demos are skipped instead of rejected (worker shards).
+    ``env_args`` must agree on ``env_name`` across inputs; the first input's ``env_args`` are kept.
+    """
+    out = Path(out)
+    if not inputs:
+        raise DatasetFormatError("merge needs at least one input file")
+    resolved = [Path(p).resolve() for p in inputs]
+    if out.resolve() in resolved:
+        raise DatasetFormatError(f"{out} is both an input and the output; write the merge to a new file")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise DatasetFormatError(f"{out.parent}: output directory does not exist; create it first")
+
+    readers: list[DatasetReader] = []
+    try:
+        for p in inputs:
+            try:
+                readers.append(DatasetReader(p))
+            except DatasetFormatError as exc:
+                if skip_empty and "no demos" in str(exc):
+                    continue
+                raise
+        if not readers:
+            raise DatasetFormatError("none of the merge inputs holds a demo")
+        names = {str(r.path): r.env_name for r in readers}
+        if len(set(names.values())) > 1:
+            listing = ", ".join(f"{p} has {n!r}" for p, n in names.items())
+            raise DatasetFormatError(f"inputs disagree on env_name ({listing}); merge only files of one task")
+        for r in readers:
+            for name in r.demo_names:
+                r.check_lengths(name)
+
+        tmp = companion(out, "merging")
+        count = total = 0
+        sources = []
+        try:
+            with h5py.File(tmp, "w", locking=False) as f:
+                data = f.create_group(layout.DATA, track_order=True)
+                data.attrs[layout.ATTR_ENV_ARGS] = json.dumps(readers[0].env_args)
+                first_attrs = readers[0].data_attrs
+                if layout.ATTR_CONFIG in first_attrs:
+                    data.attrs[layout.ATTR_CONFIG] = first_attrs[layout.ATTR_CONFIG]
+                for k, v in (data_attrs or {}).items():
+                    data.attrs[k] = v
+                for r in readers:
+                    for name in r.demo_names:
+                        src = r.group(name)
+                        src.file.copy(src, data, name=layout.demo_name(count))
+                        total += int(src[layout.ACTIONS].shape[0])
+                        count += 1
+                    sources.append((str(r.path), len(r.demo_names)))
+                data.attrs[layout.ATTR_TOTAL] = np.int64(total)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, out)
+            fsync_dir(out.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+    finally:
+        for r in readers:
+            r.close()
+    return MergeResult(out, count, total, tuple(sources))

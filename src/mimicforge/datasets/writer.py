@@ -1,0 +1,328 @@
+"""Crash-safe writer for generated datasets in Isaac Lab's layout, one demo per call.
+
+Why not plain h5py appends: HDF5 updates its metadata (B-trees, heaps, the superblock) in place, so a
+process killed in the middle of an append can leave a file that no longer opens. HDF5's own remedy
+(SWMR) cannot create groups, which the layout needs for every demo. No library offers crash-safe group
+appends, so the writer keeps two copies and commits by rename:
+
+- ``name.hdf5`` (the committed file) is never modified while it has that name;
+- ``.name.hdf5.shadow`` receives each new demo first; once flushed (and fsync'ed when ``durable``), a
+  hard link plus two renames swap the names atomically, and the demo is then mirrored into the former
+  committed file, now the shadow.
+
+At every instant ``name.hdf5`` is a complete, flushed HDF5 file holding every demo whose ``write_demo``
+call returned. A killed run leaves at most a stale shadow, which the next writer discards and rebuilds.
+Each demo is written twice; that costs milliseconds, far less than copying the file per demo.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+
+from mimicforge.datasets import layout
+from mimicforge.datasets.h5 import check_readable_file
+from mimicforge.errors import DatasetFormatError, OutputExistsError
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["create", "append", "overwrite"]
+
+
+def companion(path: Path, tag: str) -> Path:
+    """Hidden working files live beside the dataset: ``.name.hdf5.<tag>``."""
+    return path.with_name(f".{path.name}.{tag}")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def normalize_episode(episode: Mapping[str, Any]) -> dict[str, Any]:
+    """Convert an episode tree to what Isaac Lab stores (float32, bool) and check its lengths agree."""
+
+    def conv(x: Any, where: str) -> Any:
+        if isinstance(x, Mapping):
+            return {k: conv(v, f"{where}/{k}") for k, v in x.items()}
+        a = np.asarray(x)
+        if a.dtype == np.bool_:
+            return a
+        if np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer):
+            return a.astype(np.float32, copy=False)
+        raise ValueError(f"episode entry {where} has unsupported dtype {a.dtype}")
+
+    ep = conv(episode, "")
+    actions = ep.get(layout.ACTIONS)
+    if not isinstance(actions, np.ndarray) or actions.ndim != 2 or actions.shape[0] == 0:
+        raise ValueError("an episode needs a non-empty 2-D 'actions' array")
+    t = actions.shape[0]
+
+    def check(tree: Any, where: str) -> None:
+        if isinstance(tree, dict):
+            for k, v in tree.items():
+                check(v, f"{where}/{k}" if where else k)
+            return
+        rows = 1 if where.startswith(layout.INITIAL_STATE + "/") else t
+        if tree.ndim == 0 or tree.shape[0] != rows:
+            raise ValueError(f"episode entry {where} has shape {tree.shape}; expected {rows} rows")
+
+    check(ep, "")
+    return ep
+
+
+def _write_tree(group: h5py.Group, tree: Mapping[str, Any], compression: str | None) -> None:
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            if value:  # Isaac Lab writes nothing for empty dicts
+                _write_tree(group.create_group(key), value, compression)
+        else:
+            group.create_dataset(key, data=value, compression=compression)
+
+
+class DatasetWriter:
+    """Append demos to ``path`` crash-safely. Use as a context manager.
+
+    mode: ``create`` (the file must not exist), ``append`` (continue an existing file, numbering on from
+    its highest ``demo_k``; create it if missing), ``overwrite`` (start a new file in place of any old one;
+    the old one stays intact until the new, empty one replaces it).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        env_name: str,
+        mode: Mode = "create",
+        env_args: Mapping[str, Any] | None = None,
+        data_attrs: Mapping[str, Any] | None = None,
+        compression: str | None = "gzip",
+        durable: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.env_name = env_name
+        self.compression = compression
+        self.durable = durable
+        self._shadow_path = companion(self.path, "shadow")
+        self._swap_path = companion(self.path, "swap")
+        self._lock_fd: int | None = None
+        self._committed: h5py.File | None = None
+        self._shadow: h5py.File | None = None
+        self._links_ok = True
+        if not self.path.parent.is_dir():
+            raise DatasetFormatError(f"{self.path.parent}: output directory does not exist; create it first")
+        self._lock()
+        try:
+            self._open(mode, dict(env_args or {}), dict(data_attrs or {}))
+        except BaseException:
+            self.close()
+            raise
+
+    # ----------------------------------------------------------------------------------------- opening
+    def _lock(self) -> None:
+        lock_path = companion(self.path, "lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise OutputExistsError(
+                    f"{self.path} is being written by another process; wait for it or choose another output"
+                ) from None
+            raise
+        self._lock_fd = fd
+
+    def _open(self, mode: Mode, env_args: dict[str, Any], data_attrs: dict[str, Any]) -> None:
+        for stale in (self._shadow_path, self._swap_path):
+            stale.unlink(missing_ok=True)
+        exists = self.path.exists()
+        if exists and mode == "create":
+            raise OutputExistsError(
+                f"{self.path} already exists; pass --resume to continue it or --overwrite to replace it"
+            )
+        if not exists or mode == "overwrite":
+            self._create_empty(env_args, data_attrs)
+        else:
+            self._check_appendable()
+        shutil.copyfile(self.path, self._shadow_path)
+        self._committed = h5py.File(self.path, "r+", locking=False)
+        self._shadow = h5py.File(self._shadow_path, "r+", locking=False)
+        data = self._committed[layout.DATA]
+        indices = [layout.demo_index(k) for k in data.keys()]
+        indices = [i for i in indices if i is not None]
+        self.next_index = max(indices) + 1 if indices else 0
+        self.num_demos = len(indices)
+        self.total = sum(int(data[layout.demo_name(i)].attrs.get(layout.ATTR_NUM_SAMPLES, 0)) for i in indices)
+        updates: dict[str, Any] = {}
+        if int(data.attrs.get(layout.ATTR_TOTAL, -1)) != self.total:
+            log.warning("%s: total attribute disagreed with its demos; set to %d", self.path, self.total)
+            updates[layout.ATTR_TOTAL] = np.int64(self.total)
+        if exists and mode == "append":
+            args = self._read_env_args(data)
+            merged = {**args, **env_args}
+            if merged != args:
+                updates[layout.ATTR_ENV_ARGS] = json.dumps(merged)
+            updates.update(data_attrs)
+        if updates:
+            self._commit(lambda f: f[layout.DATA].attrs.update(updates))
+
+    def _create_empty(self, env_args: dict[str, Any], data_attrs: dict[str, Any]) -> None:
+        fresh = companion(self.path, "new")
+        with h5py.File(fresh, "w", locking=False) as f:
+            data = f.create_group(layout.DATA, track_order=True)
+            data.attrs[layout.ATTR_ENV_ARGS] = layout.env_args_json(self.env_name, env_args)
+            data.attrs[layout.ATTR_TOTAL] = np.int64(0)
+            for k, v in data_attrs.items():
+                data.attrs[k] = v
+        if self.durable:
+            with open(fresh, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(fresh, self.path)
+        if self.durable:
+            fsync_dir(self.path.parent)
+
+    def _read_env_args(self, data: h5py.Group) -> dict[str, Any]:
+        raw = data.attrs.get(layout.ATTR_ENV_ARGS, "{}")
+        try:
+            args = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+        except json.JSONDecodeError:
+            args = None
+        if not isinstance(args, dict):
+            raise DatasetFormatError(f"{self.path}: data attribute env_args is not a JSON object; use --overwrite")
+        return args
+
+    def _check_appendable(self) -> None:
+        check_readable_file(self.path)
+        try:
+            f = h5py.File(self.path, "r", locking=False)
+        except OSError as exc:
+            raise DatasetFormatError(
+                f"{self.path} exists but cannot be opened as HDF5 ({str(exc).splitlines()[0]}); "
+                "move it away or pass --overwrite"
+            ) from None
+        with f:
+            data = f.get(layout.DATA)
+            if not isinstance(data, h5py.Group):
+                raise DatasetFormatError(f"{self.path} exists but has no 'data' group; move it away or pass --overwrite")
+            found = str(self._read_env_args(data).get("env_name", ""))
+            if found and found != self.env_name:
+                raise DatasetFormatError(
+                    f"{self.path} holds demos of {found!r}, this run writes {self.env_name!r}; "
+                    "choose another output or pass --overwrite"
+                )
+
+    # ----------------------------------------------------------------------------------------- writing
+    def _commit(self, change: Callable[[h5py.File], None]) -> None:
+        """Apply ``change`` to the shadow, swap it in as the committed file, then mirror the change."""
+        assert self._shadow is not None and self._committed is not None
+        try:
+            change(self._shadow)
+            self._shadow.flush()
+        except BaseException:
+            self._rebuild_shadow()
+            raise
+        if self.durable:
+            os.fsync(self._shadow.id.get_vfd_handle())
+        self._swap()
+        if self.durable:
+            fsync_dir(self.path.parent)
+        # The committed file now has the change; bring the new shadow level with it.
+        try:
+            change(self._shadow)
+            self._shadow.flush()
+        except BaseException:
+            self._rebuild_shadow()
+            raise
+
+    def _swap(self) -> None:
+        if self._links_ok:
+            try:
+                os.link(self.path, self._swap_path)
+            except OSError as exc:
+                log.warning("%s: hard links unsupported here (%s); committing by copy", self.path.parent, exc)
+                self._links_ok = False
+        if self._links_ok:
+            os.replace(self._shadow_path, self.path)
+            os.replace(self._swap_path, self._shadow_path)
+            self._committed, self._shadow = self._shadow, self._committed
+        else:
+            os.replace(self._shadow_path, self.path)
+            old = self._committed
+            self._committed = self._shadow
+            assert old is not None
+            old.close()
+            self._shadow = None
+            self._rebuild_shadow()
+
+    def _rebuild_shadow(self) -> None:
+        if self._shadow is not None:
+            self._shadow.close()
+        assert self._committed is not None
+        self._committed.flush()
+        shutil.copyfile(self.path, self._shadow_path)
+        self._shadow = h5py.File(self._shadow_path, "r+", locking=False)
+
+    def write_demo(self, episode: Mapping[str, Any], success: bool) -> str:
+        """Append one episode as ``demo_<k>``; returns its name once it is committed to ``path``."""
+        if self._committed is None:
+            raise ValueError(f"{self.path}: writer is closed")
+        ep = normalize_episode(episode)
+        t = int(ep[layout.ACTIONS].shape[0])
+        name = layout.demo_name(self.next_index)
+        total = self.total + t
+
+        def add(f: h5py.File) -> None:
+            grp = f[layout.DATA].create_group(name)
+            _write_tree(grp, ep, self.compression)
+            grp.attrs[layout.ATTR_NUM_SAMPLES] = np.int64(t)
+            grp.attrs[layout.ATTR_SUCCESS] = np.bool_(success)
+            f[layout.DATA].attrs[layout.ATTR_TOTAL] = np.int64(total)
+
+        self._commit(add)
+        self.next_index += 1
+        self.num_demos += 1
+        self.total = total
+        return name
+
+    def update_env_args(self, extra: Mapping[str, Any]) -> None:
+        """Merge keys into the ``env_args`` JSON (as Isaac Lab's recorder does with ``sim_args``)."""
+        assert self._committed is not None
+        text = json.dumps({**self._read_env_args(self._committed[layout.DATA]), **extra})
+
+        def change(f: h5py.File) -> None:
+            f[layout.DATA].attrs[layout.ATTR_ENV_ARGS] = text
+
+        self._commit(change)
+
+    # ----------------------------------------------------------------------------------------- closing
+    def close(self) -> None:
+        for f in (self._shadow, self._committed):
+            if f is not None:
+                f.close()
+        self._shadow = self._committed = None
+        self._shadow_path.unlink(missing_ok=True)
+        if self._lock_fd is not None:
+            # The lock file stays: unlinking it would let a later writer lock a fresh inode while a
+            # waiting one still holds the old.
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,131 @@
+"""The on-disk contract both engines share: names beside OUT, the image folder layout, the metrics record.
+
+For OUT = ``x/name.hdf5``:
+
+- ``x/name.hdf5``            successful demos (Isaac Lab layout)
+- ``x/name_failed.hdf5``     failed attempts, with ``--keep-failed``
+- ``x/name.config.toml``     the resolved settings of the run
+- ``x/name.metrics.jsonl``   one JSON object per attempt (``MetricsRecord``)
+
+Images: ``<output_dir>/<camera>_<modality>/demo_<k>/step_<t>.png`` for successful demos, ``k`` being the
+demo's number in ``name.hdf5`` and ``t`` the zero-padded step (``step_0000.png``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mimicforge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    dataset: Path
+    failed: Path
+    config: Path
+    metrics: Path
+
+    @classmethod
+    def beside(cls, out: str | os.PathLike[str]) -> OutputPaths:
+        p = Path(out)
+        if p.suffix not in (".hdf5", ".h5"):
+            raise ConfigError(f"output file {str(out)!r} must end in .hdf5 (e.g. datasets/generated.hdf5)")
+        stem = p.with_suffix("")
+        return cls(
+            dataset=p,
+            failed=stem.with_name(stem.name + "_failed" + p.suffix),
+            config=stem.with_name(stem.name + ".config.toml"),
+            metrics=stem.with_name(stem.name + ".metrics.jsonl"),
+        )
+
+    def all(self) -> tuple[Path, ...]:
+        return (self.dataset, self.failed, self.config, self.metrics)
+
+
+STEP_DIGITS = 4
+
+
+def image_dir(output_dir: str | os.PathLike[str], camera: str, modality: str, demo_index: int) -> Path:
+    return Path(output_dir) / f"{camera}_{modality}" / f"demo_{demo_index}"
+
+
+def image_path(output_dir: str | os.PathLike[str], camera: str, modality: str, demo_index: int, step: int) -> Path:
+    return image_dir(output_dir, camera, modality, demo_index) / f"step_{step:0{STEP_DIGITS}d}.png"
+
+
+@dataclass
+class MetricsRecord:
+    """One generation attempt. Required fields first; engines may add keys in ``extra``."""
+
+    attempt: int  # 0-based, over the whole run (resumes continue the count)
+    success: bool
+    steps: int  # env steps executed
+    seconds: float  # wall time of the attempt
+    source_demos: list[str | None]  # per subtask, the source demo it was generated from (None: unknown)
+    failed_subtask: int | None  # index of the first subtask that did not complete; None on success
+    demo: str | None = None  # name in the output file (name.hdf5, or name_failed.hdf5 for kept failures)
+    engine: str = "mujoco"
+    worker: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        extra = d.pop("extra")
+        d.update(extra)
+        d["seconds"] = round(float(d["seconds"]), 6) if math.isfinite(d["seconds"]) else None
+        return json.dumps(d, separators=(",", ":"))
+
+
+REQUIRED_METRICS_KEYS = ("attempt", "success", "steps", "seconds", "source_demos", "failed_subtask")
+
+
+class MetricsLog:
+    """Append-only ``metrics.jsonl``; each line is flushed to the OS when written."""
+
+    def __init__(self, path: str | os.PathLike[str], *, truncate: bool = False) -> None:
+        self.path = Path(path)
+        self._fh = open(self.path, "w" if truncate else "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        # A run killed mid-line leaves a partial last line; start on a fresh one so ours stay parseable.
+        if not truncate and self._fh.tell() > 0:
+            with open(self.path, "rb") as r:
+                r.seek(-1, os.SEEK_END)
+                if r.read(1) != b"\n":
+                    self._fh.write("\n")
+
+    def write(self, record: MetricsRecord | dict[str, Any]) -> None:
+        line = record.to_json() if isinstance(record, MetricsRecord) else json.dumps(record, separators=(",", ":"))
+        self._fh.write(line + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> MetricsLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_metrics(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Records of a metrics file, skipping lines cut short by a crash."""
+    p = Path(path)
+    if not p.exists():
+        return
+    with open(p, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict):
+                yield rec
