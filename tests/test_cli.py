@@ -1,0 +1,153 @@
+"""The command line as a user meets it: real processes, real files, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import h5py
+import pytest
+
+from mimicforge import __version__
+from mimicforge.datasets import DatasetWriter
+from tests.datasets.episodes import make_episode
+
+
+def test_version(cli):
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"mimicforge {__version__}"
+
+
+def test_inspect_json_on_real_file(cli, real_dataset):
+    r = cli("inspect", str(real_dataset), "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["env_name"] == "Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0"
+    assert (s["num_demos"], s["total_samples"]) == (10, 2163)
+    d0 = s["demos"][0]
+    assert (d0["name"], d0["length"], d0["success"]) == ("demo_0", 236, True)
+    assert d0["subtask_boundaries"] == [62, 109, 159, 236]
+    assert d0["subtask_signals"] == ["grasp_1", "stack_1", "grasp_2"]
+    assert d0["initial_object_positions"]["cube_1"] == pytest.approx([0.5767, 0.0825, 0.0203], abs=1e-4)
+    assert [d["length"] for d in s["demos"]] == [236, 233, 194, 209, 232, 185, 247, 218, 230, 179]
+
+
+def test_inspect_text_mentions_boundaries(cli, real_dataset):
+    r = cli("inspect", str(real_dataset))
+    assert r.returncode == 0
+    assert "demo_9" in r.stdout and "[38, 98, 121, 179]" in r.stdout
+
+
+def test_inspect_generated_file_has_no_subtask_fields(cli, tmp_path):
+    out = tmp_path / "gen.hdf5"
+    with DatasetWriter(out, env_name="Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0") as w:
+        w.write_demo(make_episode(12, 0), success=True)
+    s = json.loads(cli("inspect", str(out), "--json").stdout)
+    assert s["demos"][0].keys() >= {"name", "length", "success"}
+    assert "subtask_boundaries" not in s["demos"][0]
+
+
+def test_validate_valid_and_invalid(cli, real_dataset, tmp_path):
+    ok = cli("validate", str(real_dataset))
+    assert ok.returncode == 0 and "valid" in ok.stdout
+    bad = tmp_path / "bad.hdf5"
+    shutil.copy(real_dataset, bad)
+    with h5py.File(bad, "r+") as f:
+        f["data"].attrs["total"] = 5
+        del f["data/demo_2/obs/datagen_info/subtask_term_signals/stack_1"]
+        f["data/demo_2/obs/datagen_info/subtask_term_signals/stack_1"] = [False] * 194
+        del f["data/demo_4"].attrs["success"]
+        eef = f["data/demo_7/obs/eef_pos"][:50]
+        del f["data/demo_7/obs/eef_pos"]
+        f["data/demo_7/obs/eef_pos"] = eef
+    r = cli("validate", str(bad))
+    assert r.returncode == 1
+    problems = [line for line in r.stdout.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 4, r.stdout
+    text = "\n".join(problems)
+    assert "total = 5 but the demos hold 2163" in text
+    assert "demo_2: subtask signal 'stack_1' never turns True" in text
+    assert "demo_4 lacks the attribute success" in text
+    assert "demo_7/obs/eef_pos has 50 steps but actions has 218" in text
+    j = json.loads(cli("validate", str(bad), "--json").stdout)
+    assert j["valid"] is False and len(j["problems"]) == 4
+
+
+def test_merge_cli(cli, real_dataset, tmp_path):
+    r = cli("merge", str(tmp_path / "m.hdf5"), str(real_dataset), str(real_dataset), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["num_demos"] == 20
+    again = cli("merge", str(tmp_path / "m.hdf5"), str(real_dataset))
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def _make_bad_inputs(tmp_path, real_dataset):
+    """Each kind of bad input the tools must reject, with a fragment of the message expected."""
+    cases = {}
+    cases["missing"] = (tmp_path / "nope.hdf5", "no such file")
+    (tmp_path / "adir").mkdir()
+    cases["directory"] = (tmp_path / "adir", "is a directory")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    cases["text"] = (text, "not an HDF5 file")
+    empty = tmp_path / "empty.hdf5"
+    empty.write_bytes(b"")
+    cases["empty"] = (empty, "is empty")
+    trunc = tmp_path / "trunc.hdf5"
+    trunc.write_bytes(real_dataset.read_bytes()[: 200_000])
+    cases["truncated"] = (trunc, "truncated")
+    nodata = tmp_path / "nodata.hdf5"
+    with h5py.File(nodata, "w") as f:
+        f.create_group("stuff")
+    cases["no data group"] = (nodata, "no 'data' group")
+    nodemos = tmp_path / "nodemos.hdf5"
+    with h5py.File(nodemos, "w") as f:
+        f.create_group("data")
+    cases["no demos"] = (nodemos, "no demos")
+    noinfo = tmp_path / "noinfo.hdf5"
+    shutil.copy(real_dataset, noinfo)
+    with h5py.File(noinfo, "r+") as f:
+        del f["data/demo_5/obs/datagen_info"]
+    cases["missing datagen_info"] = (noinfo, "demo_5 has no obs/datagen_info; annotate it")
+    never = tmp_path / "never.hdf5"
+    shutil.copy(real_dataset, never)
+    with h5py.File(never, "r+") as f:
+        del f["data/demo_6/obs/datagen_info/subtask_term_signals/grasp_2"]
+        f["data/demo_6/obs/datagen_info/subtask_term_signals/grasp_2"] = [False] * 247
+    cases["signal never True"] = (never, "demo_6: subtask signal 'grasp_2' never turns True")
+    short = tmp_path / "short.hdf5"
+    shutil.copy(real_dataset, short)
+    with h5py.File(short, "r+") as f:
+        q = f["data/demo_8/obs/joint_pos"][:-3]
+        del f["data/demo_8/obs/joint_pos"]
+        f["data/demo_8/obs/joint_pos"] = q
+    cases["lengths disagree"] = (short, "demo_8/obs/joint_pos has 227 steps but actions has 230")
+    return cases
+
+
+CASES = ["missing", "directory", "text", "empty", "truncated", "no data group", "no demos",
+         "missing datagen_info", "signal never True", "lengths disagree"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_gives_one_line_and_exit_2(cli, tmp_path, real_dataset, case):
+    path, fragment = _make_bad_inputs(tmp_path, real_dataset)[case]
+    r = cli("inspect", str(path))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mimicforge: error: "), r.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_flags_are_one_line(cli):
+    r = cli("inspect")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--help" in r.stderr
+    r = cli("frobnicate")
+    assert r.returncode == 2 and "invalid choice" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_debug_variable_shows_traceback(cli, tmp_path):
+    r = cli("inspect", str(tmp_path / "nope.hdf5"), env={"MIMICFORGE_DEBUG": "1"})
+    assert r.returncode == 2 and "Traceback" in r.stderr and "no such file" in r.stderr
