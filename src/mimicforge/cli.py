@@ -75,6 +75,48 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generation_config(args: argparse.Namespace) -> Any:
+    """Flags > environment > --config file > (on resume) the run's saved settings > defaults."""
+    from mimicforge.config import from_toml_text, load_config
+    from mimicforge.outputs import OutputPaths
+
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other; pick one")
+    flags = {
+        "input_file": args.input, "output_file": args.output, "num_trials": args.num_trials, "seed": args.seed,
+        "keep_failed": True if args.keep_failed else None, "stop_on": args.stop_on,
+        "select_source": args.select_source, "selection_strategy": args.selection_strategy, "nn_k": args.nn_k,
+        "action_noise": args.action_noise, "max_consecutive_failures": args.max_consecutive_failures,
+        "engine": args.engine, "task": args.task, "cameras": args.cameras, "modalities": args.modalities,
+        "width": args.width, "height": args.height, "output_dir": args.output_dir,
+        "workers": getattr(args, "workers", None),
+        "on_existing": "resume" if args.resume else "overwrite" if args.overwrite else None,
+    }
+    cfg = load_config(config_file=args.config, flags=flags)
+    saved = OutputPaths.beside(cfg.generation.output_file).config
+    if cfg.on_existing == "resume" and saved.is_file():
+        base = from_toml_text(saved.read_text(encoding="utf-8"), str(saved))
+        cfg = load_config(config_file=args.config, flags=flags, base=base)
+    return cfg
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from mimicforge.run.generate import run_generation
+    from mimicforge.run.progress import Progress
+
+    cfg = _generation_config(args)
+    g = cfg.generation
+    progress = Progress(g.num_trials, g.stop_on, interval=args.progress_interval)
+    summary = None
+    try:
+        summary = run_generation(cfg, on_attempt=progress)
+    finally:
+        progress.close(summary)
+    if args.json:
+        _print_json(summary.to_dict())
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ parser
 Command = Callable[[argparse.Namespace], int]
 
@@ -104,6 +146,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="IN", help="files to merge, in order")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = add("generate", cmd_generate, "Generate demos from an annotated source dataset (MimicGen).")
+    p.add_argument("--input", help="annotated source dataset (default datasets/annotated_dataset.hdf5; INPUT_FILE)")
+    p.add_argument("--output", help="output dataset, x/name.hdf5 (default datasets/generated.hdf5; OUTPUT_FILE)")
+    p.add_argument("--num-trials", help="goal: successes (or attempts with --stop-on attempts) (NUM_TRIALS)")
+    p.add_argument("--config", help="TOML file with [generation], [cameras], [workers] settings")
+    p.add_argument("--seed", help="run seed; the same seed gives the same demos (SEED)")
+    p.add_argument("--keep-failed", action="store_true", help="also keep failed attempts in name_failed.hdf5")
+    p.add_argument("--stop-on", help="successes (default, Isaac's generation_guarantee) or attempts (STOP_ON)")
+    p.add_argument("--select-source", help="per_subtask (default, MimicGen paper) or per_trial (Isaac Lab 2.3)")
+    p.add_argument("--selection-strategy", help="override the task's source selection strategy")
+    p.add_argument("--nn-k", help="candidates for nearest-neighbour selection")
+    p.add_argument("--action-noise", help="override the action noise std")
+    p.add_argument("--max-consecutive-failures", help="stop after this many failed attempts in a row (100)")
+    p.add_argument("--engine", help="auto, mujoco or isaaclab (ENGINE)")
+    p.add_argument("--task", help="env name, when the input file's env_args lack it (TASK)")
+    p.add_argument("--cameras", help="comma-separated cameras to render, e.g. table_cam,table_high_cam (CAMERAS)")
+    p.add_argument("--modalities", help="rgb, depth, semantic_segmentation, normals (MODALITIES; default rgb)")
+    p.add_argument("--width", help="camera image width (CAMERA_WIDTH)")
+    p.add_argument("--height", help="camera image height (CAMERA_HEIGHT)")
+    p.add_argument("--output-dir", help="image folders root (default output; OUTPUT_DIR)")
+    p.add_argument("--resume", action="store_true", help="continue the run that wrote --output")
+    p.add_argument("--overwrite", action="store_true", help="replace --output and its companions")
+    p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     return parser
 
 

@@ -18,6 +18,9 @@ ATTR_NUM_SAMPLES = "num_samples"
 ATTR_SUCCESS = "success"
 # Resolved run settings (TOML text) that produced the file; mimicforge's own addition, ignored by Isaac Lab.
 ATTR_CONFIG = "mimicforge_config"
+# Demo attributes mimicforge adds: the generation attempt (run-wide index) and its worker.
+ATTR_ATTEMPT = "mimicforge_attempt"
+ATTR_WORKER = "mimicforge_worker"
 
 ACTIONS = "actions"
 OBS = "obs"

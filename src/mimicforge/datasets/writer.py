@@ -272,8 +272,11 @@ class DatasetWriter:
         os.replace(fresh, self._shadow_path)
         self._shadow = h5py.File(self._shadow_path, "r+", locking=False)
 
-    def write_demo(self, episode: Mapping[str, Any], success: bool) -> str:
-        """Append one episode as ``demo_<k>``; returns its name once it is committed to ``path``."""
+    def write_demo(self, episode: Mapping[str, Any], success: bool, attrs: Mapping[str, Any] | None = None) -> str:
+        """Append one episode as ``demo_<k>``; returns its name once it is committed to ``path``.
+
+        ``attrs`` are extra demo attributes (mimicforge records the attempt that produced the demo).
+        """
         if self._shadow is None:
             raise ValueError(f"{self.path}: writer is closed")
         ep = normalize_episode(episode)
@@ -286,6 +289,8 @@ class DatasetWriter:
             _write_tree(grp, ep, self.compression)
             grp.attrs[layout.ATTR_NUM_SAMPLES] = np.int64(t)
             grp.attrs[layout.ATTR_SUCCESS] = np.bool_(success)
+            for k, v in (attrs or {}).items():
+                grp.attrs[k] = v
             f[layout.DATA].attrs[layout.ATTR_TOTAL] = np.int64(total)
 
         self._commit(add)

@@ -1,0 +1,31 @@
+"""Turn rendered frames into PNG-storable arrays, one convention per modality.
+
+- rgb: uint8 (H, W, 3) as rendered;
+- depth: metres to uint16 millimetres (0 = no hit or beyond 65.5 m), the usual depth-PNG convention;
+- semantic_segmentation: uint8 RGBA with the task's semantic colours, as Isaac Lab colourizes it;
+- normals: unit vectors in [-1, 1] mapped to (n + 1) / 2 in uint8, as Isaac Lab's Blueprint saves them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_png_array(modality: str, frame: np.ndarray) -> np.ndarray:
+    if modality == "rgb":
+        return np.asarray(frame, dtype=np.uint8)
+    if modality == "depth":
+        mm = np.nan_to_num(np.asarray(frame, dtype=np.float64) * 1000.0, nan=0.0, posinf=0.0, neginf=0.0)
+        return np.clip(np.rint(mm), 0, 65535).astype(np.uint16)
+    if modality == "semantic_segmentation":
+        return np.asarray(frame, dtype=np.uint8)
+    if modality == "normals":
+        n = np.clip(np.asarray(frame, dtype=np.float64), -1.0, 1.0)
+        return np.rint((n + 1.0) * 0.5 * 255.0).astype(np.uint8)
+    raise ValueError(f"unknown modality {modality!r}")
+
+
+def write_png(path, modality: str, frame: np.ndarray) -> None:
+    import imageio.v3 as iio  # optional dependency ([sim] extra); only needed when cameras are on
+
+    iio.imwrite(path, to_png_array(modality, frame), extension=".png")

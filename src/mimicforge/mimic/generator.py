@@ -1,0 +1,148 @@
+"""One MimicGen trial on any ``MimicEnv``: reset, then per subtask select, transform, interpolate, execute.
+
+Semantics follow Isaac Lab Mimic's ``DataGenerator.generate`` (spec §2.2): subtask boundaries are
+randomized once per trial; the first subtask starts from the robot's current pose and later ones
+interpolate from the last executed target; one waypoint is executed per env step; the trial succeeds if
+the task's success check was true at any step, and every waypoint is executed regardless.
+
+Source selection happens at every subtask (``per_subtask``: the MimicGen paper and Isaac Lab <= 2.0) or
+only at the first (``per_trial``: what Isaac Lab 2.3 does with the Franka configs, whose
+``generation_select_src_per_arm`` is False).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mimicforge.backends.base import EpisodeRecorder, MimicEnv
+from mimicforge.datasets.reader import SourceDataset
+from mimicforge.errors import ConfigError
+from mimicforge.mimic.selection import select_source_demo
+from mimicforge.mimic.source import SourcePool
+from mimicforge.mimic.trajectory import Waypoints, join, source_segment
+from mimicforge.tasks import SubtaskSpec, TaskSpec
+
+StepObserver = Callable[[MimicEnv, int], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MimicSettings:
+    """The generator's knobs; ``None`` keeps the task's per-subtask value."""
+
+    select_source: str = "per_subtask"  # or "per_trial"
+    selection_strategy: str | None = None
+    nn_k: int | None = None
+    action_noise: float | None = None
+    num_interpolation_steps: int | None = None
+    interpolate_from_last_target: bool = True
+    transform_first_robot_pose: bool = False
+
+    def apply(self, sub: SubtaskSpec) -> SubtaskSpec:
+        names = ("selection_strategy", "nn_k", "action_noise", "num_interpolation_steps")
+        changes: dict[str, Any] = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        if sub.object_ref is None:
+            changes.pop("selection_strategy", None)  # a subtask without an object can only select at random
+        return dataclasses.replace(sub, **changes)
+
+
+def child_seed(seed: np.random.SeedSequence, index: int) -> np.random.SeedSequence:
+    """A child of ``seed`` that does not depend on how often ``seed.spawn`` was called before."""
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, index))
+
+
+class TrialAborted(Exception):
+    """A stop was requested in the middle of a trial; nothing of it is kept."""
+
+
+@dataclass
+class TrialResult:
+    success: bool
+    steps: int
+    source_demos: list[str]  # per subtask
+    failed_subtask: int | None  # first subtask whose termination signal never fired; None on success
+    episode: dict[str, Any] | None = None
+    signals_fired: list[bool] = field(default_factory=list)
+
+
+class MimicGenerator:
+    """Generates trials from a source dataset on one environment."""
+
+    def __init__(self, env: MimicEnv, source: SourceDataset, task: TaskSpec,
+                 settings: MimicSettings | None = None) -> None:
+        self.env = env
+        self.task = task
+        self.settings = settings or MimicSettings()
+        if self.settings.select_source not in ("per_subtask", "per_trial"):
+            raise ConfigError(f"select_source must be per_subtask or per_trial, not {self.settings.select_source!r}")
+        if len(task.eef_names) != 1:
+            raise ConfigError(f"task {task.name} has {len(task.eef_names)} end effectors; "
+                              "the embedded generator drives single-arm tasks")
+        self.eef = task.eef_names[0]
+        self.pool = SourcePool(source, task, self.eef, env.actions_to_gripper_actions)
+        self.subtasks = tuple(self.settings.apply(s) for s in self.pool.subtasks)
+
+    def run_trial(self, seed: np.random.SeedSequence, recorder: EpisodeRecorder | None = None,
+                  observer: StepObserver | None = None,
+                  stop_requested: Callable[[], bool] | None = None) -> TrialResult:
+        """One attempt, fully determined by ``seed`` (env reset events, offsets, selection, noise).
+
+        ``stop_requested`` is polled every step; when it returns True the trial raises TrialAborted.
+        """
+        env, eef = self.env, self.eef
+        rng = np.random.default_rng(child_seed(seed, 1))
+        env.reset(seed=int(child_seed(seed, 0).generate_state(1, dtype=np.uint32)[0]))
+        if recorder is not None:
+            recorder.start()
+        if observer is not None:
+            observer(env, 0)
+        starts, ends = self.pool.randomized_bounds(rng)
+        success = False
+        steps = 0
+        selected: int | None = None
+        sources: list[str] = []
+        fired: list[bool] = []
+        last: Waypoints | None = None
+        for i, sub in enumerate(self.subtasks):
+            obj_now = env.get_object_poses()[sub.object_ref] if sub.object_ref is not None else None
+            eef_now = env.get_robot_eef_pose(eef)
+            if selected is None or self.settings.select_source == "per_subtask":
+                selected = select_source_demo(self.pool, i, starts[:, i], obj_now, eef_now, rng, spec=sub)
+            demo = self.pool.demos[selected]
+            sources.append(demo.name)
+            first = i == 0
+            segment = source_segment(demo, int(starts[selected, i]), int(ends[selected, i]), sub.object_ref,
+                                     obj_now, sub.action_noise, first or self.settings.transform_first_robot_pose)
+            if first or last is None or not self.settings.interpolate_from_last_target:
+                init = Waypoints(eef_now[None], segment.gripper[:1], np.array([sub.action_noise]))
+            else:
+                init = last
+            interp_noise = sub.action_noise if sub.apply_noise_during_interpolation else 0.0
+            traj = join(init, segment, sub.num_interpolation_steps, sub.num_fixed_steps, interp_noise)
+            hit = False
+            for k in range(len(traj)):
+                if stop_requested is not None and stop_requested():
+                    raise TrialAborted
+                action = env.target_eef_pose_to_action(
+                    {eef: traj.poses[k]}, {eef: traj.gripper[k]}, {eef: float(traj.noise[k])}, rng)
+                if recorder is not None:
+                    recorder.step(action)
+                else:
+                    env.step(action)
+                steps += 1
+                if observer is not None:
+                    observer(env, steps)
+                success = success or env.is_success()
+                if sub.term_signal is not None and not hit:
+                    hit = bool(env.get_subtask_term_signals()[sub.term_signal])
+            fired.append(hit if sub.term_signal is not None else success)
+            last = traj.last()
+        failed = None
+        if not success:
+            failed = next((i for i, ok in enumerate(fired) if not ok), len(fired) - 1)
+        episode = recorder.episode() if recorder is not None else None
+        return TrialResult(success, steps, sources, failed, episode, fired)

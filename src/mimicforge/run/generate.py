@@ -1,0 +1,185 @@
+"""``mimicforge generate`` on the embedded engine: resolve inputs and outputs, loop attempts to the goal.
+
+Stops when the goal is reached (N successes, Isaac Lab's ``generation_guarantee``, or N attempts), when
+``max_consecutive_failures`` attempts fail in a row (``GenerationStalled``: a run that cannot succeed
+must not loop forever), or on SIGINT / SIGTERM, which finish the current write and raise ``Interrupted``
+(exit 130 / 143) with every file valid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from mimicforge.config import DEFAULT_INPUT, RunConfig
+from mimicforge.errors import ConfigError, GenerationStalled, Interrupted, OutputExistsError
+from mimicforge.mimic.generator import TrialAborted
+from mimicforge.outputs import MetricsRecord, OutputPaths
+from mimicforge.run.session import EnvFactory, Session
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Summary:
+    output: str
+    target: int
+    stop_on: str
+    successes: int  # in the output file, resumed ones included
+    attempts: int  # attempt indices used so far, resumed ones included
+    new_successes: int
+    new_attempts: int
+    seconds: float
+    reached: bool
+
+    @property
+    def success_rate(self) -> float:
+        return self.new_successes / self.new_attempts if self.new_attempts else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["success_rate"] = round(self.success_rate, 4)
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+def resolve_input(cfg: RunConfig) -> RunConfig:
+    """Fill in the default input, or say how to get one. Never makes data up."""
+    g = cfg.generation
+    if g.input_file is not None:
+        return cfg
+    if DEFAULT_INPUT.is_file():
+        from dataclasses import replace
+
+        return replace(cfg, generation=replace(g, input_file=DEFAULT_INPUT))
+    raise ConfigError(
+        f"no input dataset: pass --input FILE (or INPUT_FILE=...), put an annotated Isaac Lab Mimic file at "
+        f"{DEFAULT_INPUT}, or record one on the twin with 'mimicforge record --num-demos 10 --out {DEFAULT_INPUT}'"
+    )
+
+
+def output_mode(cfg: RunConfig, paths: OutputPaths) -> str:
+    """The writer mode for the run: create (nothing there), append (resume) or overwrite."""
+    existing = [p for p in paths.all() if p.exists()]
+    if cfg.on_existing == "overwrite":
+        return "overwrite"
+    if cfg.on_existing == "resume":
+        return "append" if existing else "create"
+    if existing:
+        listed = ", ".join(str(p) for p in existing[:2])
+        raise OutputExistsError(f"{listed} already exist{'s' * (len(existing) == 1)}; pass --resume to continue "
+                                "that run, --overwrite to replace it, or choose another --output")
+    return "create"
+
+
+class StopFlag:
+    """SIGINT / SIGTERM set a flag instead of raising, so the current write always completes.
+
+    A second signal while stopping raises KeyboardInterrupt at once (the files stay valid anyway: the
+    writer commits atomically)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning("received %s: finishing the current write, then stopping", signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+def default_env_factory(engine: str) -> EnvFactory:
+    from mimicforge.backends import make_env_factory
+
+    return make_env_factory(engine)
+
+
+def run_generation(
+    cfg: RunConfig,
+    *,
+    env_factory: EnvFactory | None = None,
+    on_attempt: Callable[[MetricsRecord, Summary], None] | None = None,
+    stop: StopFlag | None = None,
+) -> Summary:
+    """Generate until the goal; returns the summary or raises GenerationStalled / Interrupted."""
+    cfg = resolve_input(cfg)
+    g = cfg.generation
+    paths = OutputPaths.beside(g.output_file)
+    if not paths.dataset.parent.is_dir():
+        paths.dataset.parent.mkdir(parents=True, exist_ok=True)
+    mode = output_mode(cfg, paths)
+    engine = "mujoco" if g.engine == "auto" else g.engine
+    stop = stop or StopFlag()
+    session = Session(cfg, paths, env_factory or default_env_factory(engine), engine_name=engine, mode=mode)
+    start_successes, start_attempt = session.successes, session.next_attempt
+    if mode == "append":
+        log.info("resuming %s: %d successes, %d attempts on record", paths.dataset, start_successes, start_attempt)
+    t0 = time.perf_counter()
+    summary = Summary(str(paths.dataset), g.num_trials, g.stop_on, start_successes, start_attempt, 0, 0, 0.0, False)
+
+    def goal_reached() -> bool:
+        done = summary.successes if g.stop_on == "successes" else summary.attempts
+        return done >= g.num_trials
+
+    consecutive_failures = 0
+    try:
+        with stop.installed():
+            while not goal_reached():
+                if stop():
+                    break
+                try:
+                    record = session.attempt(stop_requested=stop)
+                except TrialAborted:
+                    break
+                summary.attempts = session.next_attempt
+                summary.new_attempts += 1
+                summary.successes = session.successes
+                summary.new_successes += int(record.success)
+                summary.seconds = time.perf_counter() - t0
+                consecutive_failures = 0 if record.success else consecutive_failures + 1
+                if on_attempt is not None:
+                    on_attempt(record, summary)
+                if consecutive_failures >= g.max_consecutive_failures:
+                    raise GenerationStalled(
+                        f"{consecutive_failures} attempts in a row failed ({summary.new_successes} successes in "
+                        f"{summary.new_attempts} attempts this run); the source demos may not suit this task or "
+                        "engine. Check them with 'mimicforge replay', or raise --max-consecutive-failures"
+                    )
+    finally:
+        session.close()
+    summary.seconds = time.perf_counter() - t0
+    summary.reached = goal_reached()
+    if stop.signum is not None:
+        raise Interrupted(
+            f"stopped by {signal.Signals(stop.signum).name} after {summary.successes} successes in "
+            f"{summary.attempts} attempts; {paths.dataset} is complete and valid, continue with --resume",
+            stop.signum,
+        )
+    return summary
+
+
+def output_paths(cfg: RunConfig) -> OutputPaths:
+    return OutputPaths.beside(Path(cfg.generation.output_file))

@@ -1,0 +1,170 @@
+"""A generation session: source, engine, generator and crash-safe outputs, one attempt at a time.
+
+Everything an attempt produces is on disk when ``attempt()`` returns: a success is committed to
+``name.hdf5`` (and its images renamed into place), a kept failure to ``name_failed.hdf5``, and one line
+appended to ``name.metrics.jsonl``. Attempt ``i`` of worker ``w`` is seeded by
+``SeedSequence(seed, spawn_key=(w, i))``, so a resumed run repeats exactly what an uninterrupted run
+would have done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mimicforge.backends.base import EpisodeRecorder, MimicEnv
+from mimicforge.config import RunConfig, to_toml
+from mimicforge.datasets import DatasetReader, DatasetWriter, layout, load_source_dataset
+from mimicforge.errors import ConfigError
+from mimicforge.mimic.generator import MimicGenerator, MimicSettings
+from mimicforge.outputs import MetricsLog, MetricsRecord, OutputPaths, read_metrics
+from mimicforge.run.images import FrameSink
+from mimicforge.tasks import TaskSpec, task_for_env
+
+log = logging.getLogger(__name__)
+
+EnvFactory = Callable[[TaskSpec, RunConfig], MimicEnv]
+
+
+def attempt_seed(seed: int, worker: int, attempt: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(seed, spawn_key=(worker, attempt))
+
+
+@dataclass(frozen=True)
+class Resumed:
+    successes: int  # demos already in name.hdf5
+    next_attempt: int  # first attempt index not yet on record
+
+
+def scan_existing(paths: OutputPaths) -> Resumed:
+    """Where a previous run of these outputs stopped. The HDF5 files are the record of what was kept;
+    metrics lines cover attempts that kept nothing."""
+    successes = 0
+    last = -1
+    for path, is_main in ((paths.dataset, True), (paths.failed, False)):
+        if not path.exists():
+            continue
+        with h5py.File(path, "r", locking=False) as f:
+            data = f.get(layout.DATA)
+            if data is None:
+                continue
+            names = [k for k in data.keys() if layout.demo_index(k) is not None]
+            if is_main:
+                successes = len(names)
+            for n in names:
+                last = max(last, int(data[n].attrs.get(layout.ATTR_ATTEMPT, -1)))
+    for rec in read_metrics(paths.metrics):
+        if isinstance(rec.get("attempt"), int):
+            last = max(last, rec["attempt"])
+    return Resumed(successes, last + 1)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+class Session:
+    """Open outputs and engine for one run (or one worker's shard of it)."""
+
+    def __init__(self, cfg: RunConfig, paths: OutputPaths, env_factory: EnvFactory, *,
+                 worker: int = 0, engine_name: str = "mujoco", mode: str = "append") -> None:
+        g = cfg.generation
+        if g.input_file is None:
+            raise ConfigError("no input dataset given")
+        self.cfg = cfg
+        self.paths = paths
+        self.worker = worker
+        self.engine_name = engine_name
+        with DatasetReader(g.input_file) as reader:
+            env_name = g.task or reader.env_name
+        self.task = task_for_env(env_name)
+        source = load_source_dataset(g.input_file, self.task.term_signals(self.task.eef_names[0]))
+        self.env = env_factory(self.task, cfg)
+        self._closers: list[Callable[[], None]] = [self.env.close]
+        try:
+            settings = MimicSettings(select_source=g.select_source, selection_strategy=g.selection_strategy,
+                                     nn_k=g.nn_k, action_noise=g.action_noise,
+                                     num_interpolation_steps=g.num_interpolation_steps)
+            self.generator = MimicGenerator(self.env, source, self.task, settings)
+            resumed = scan_existing(paths) if mode == "append" else Resumed(0, 0)
+            self.next_attempt = resumed.next_attempt
+            config_text = to_toml(cfg)
+            env_args = dict(getattr(self.env, "env_args", {}))
+            attrs = {layout.ATTR_CONFIG: config_text}
+            self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,
+                                        data_attrs=attrs)
+            self._closers.append(self.writer.close)
+            self.failed_writer: DatasetWriter | None = None
+            if g.keep_failed:
+                self.failed_writer = DatasetWriter(paths.failed, env_name=env_name, mode=mode, env_args=env_args,
+                                                   data_attrs=attrs)
+                self._closers.append(self.failed_writer.close)
+            self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
+            self._closers.append(self.metrics.close)
+            write_text_atomic(paths.config, config_text)
+            cams = cfg.cameras
+            self.sink: FrameSink | None = None
+            if cams.cameras:
+                self.sink = FrameSink(cams.output_dir, cams.cameras, cams.modalities)
+                self.sink.prepare(mode, self.writer.next_index)
+            self.recorder = EpisodeRecorder(self.env)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def successes(self) -> int:
+        return self.writer.num_demos
+
+    def attempt(self, stop_requested: Callable[[], bool] | None = None) -> MetricsRecord:
+        """Run, record and persist one attempt. Raises TrialAborted (nothing kept) if asked to stop."""
+        index = self.next_attempt
+        seed = attempt_seed(self.cfg.generation.seed, self.worker, index)
+        t0 = time.perf_counter()
+        observer = None
+        if self.sink is not None:
+            self.sink.begin(self.writer.next_index)
+            observer = self.sink.capture
+        try:
+            result = self.generator.run_trial(seed, self.recorder, observer, stop_requested)
+        except BaseException:
+            if self.sink is not None:
+                self.sink.discard()
+            raise
+        seconds = time.perf_counter() - t0
+        attrs = {layout.ATTR_ATTEMPT: np.int64(index), layout.ATTR_WORKER: np.int64(self.worker)}
+        demo = None
+        assert result.episode is not None
+        if result.success:
+            demo = self.writer.write_demo(result.episode, True, attrs)
+            if self.sink is not None:
+                self.sink.commit()
+        else:
+            if self.sink is not None:
+                self.sink.discard()
+            if self.failed_writer is not None:
+                demo = self.failed_writer.write_demo(result.episode, False, attrs)
+        record = MetricsRecord(
+            attempt=index, success=result.success, steps=result.steps, seconds=seconds,
+            source_demos=list(result.source_demos), failed_subtask=result.failed_subtask, demo=demo,
+            engine=self.engine_name, worker=self.worker,
+        )
+        self.metrics.write(record)
+        self.next_attempt = index + 1
+        return record
+
+    def close(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception:  # close everything else even if one fails
+                log.exception("error while closing")
