@@ -89,7 +89,8 @@ def _generation_config(args: argparse.Namespace) -> Any:
         "action_noise": args.action_noise, "max_consecutive_failures": args.max_consecutive_failures,
         "engine": args.engine, "task": args.task, "cameras": args.cameras, "modalities": args.modalities,
         "width": args.width, "height": args.height, "output_dir": args.output_dir,
-        "workers": getattr(args, "workers", None),
+        "workers": args.workers, "max_restarts": args.max_restarts,
+        "ray": True if args.ray is not None else None, "ray_address": args.ray or None,
         "on_existing": "resume" if args.resume else "overwrite" if args.overwrite else None,
     }
     cfg = load_config(config_file=args.config, flags=flags)
@@ -108,8 +109,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     g = cfg.generation
     progress = Progress(g.num_trials, g.stop_on, interval=args.progress_interval)
     summary = None
+    engine = "mujoco" if g.engine == "auto" else g.engine
     try:
-        summary = run_generation(cfg, on_attempt=progress)
+        if cfg.workers.ray:
+            from mimicforge.run.ray import run_on_ray
+
+            summary = run_on_ray(cfg, engine=engine, on_attempt=progress)
+        elif cfg.workers.workers > 1:
+            from mimicforge.run.supervisor import run_supervised
+
+            summary = run_supervised(cfg, engine=engine, on_attempt=progress)
+        else:
+            summary = run_generation(cfg, on_attempt=progress)
     finally:
         progress.close(summary)
     if args.json:
@@ -166,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", help="camera image width (CAMERA_WIDTH)")
     p.add_argument("--height", help="camera image height (CAMERA_HEIGHT)")
     p.add_argument("--output-dir", help="image folders root (default output; OUTPUT_DIR)")
+    p.add_argument("--workers", help="parallel worker processes on this machine (WORKERS; default 1)")
+    p.add_argument("--max-restarts", help="restarts allowed per crashed worker (MAX_RESTARTS; default 3)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run shards as Ray tasks; without ADDRESS a local Ray is started (RAY=1, RAY_ADDRESS)")
     p.add_argument("--resume", action="store_true", help="continue the run that wrote --output")
     p.add_argument("--overwrite", action="store_true", help="replace --output and its companions")
     p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
