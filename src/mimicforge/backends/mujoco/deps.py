@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes.util
 import importlib.metadata
+import logging
 import os
 import sys
 from pathlib import Path
@@ -53,6 +54,8 @@ def check_mujoco_gl() -> str | None:
 def import_mujoco() -> ModuleType:
     """``import mujoco`` with a one-line error naming the install command."""
     check_mujoco_gl()
+    # PyOpenGL (imported by mujoco's renderer) logs at INFO that an optional speed-up is missing.
+    logging.getLogger("OpenGL.acceleratesupport").setLevel(logging.WARNING)
     try:
         import mujoco
     except ImportError as exc:
