@@ -81,7 +81,7 @@ class ExpertStyle:
     @classmethod
     def sample(cls, rng: np.random.Generator) -> ExpertStyle:
         return cls(
-            speed=float(rng.uniform(0.09, 0.16)), rot_speed=float(rng.uniform(0.3, 0.5)),
+            speed=float(rng.uniform(0.1, 0.18)), rot_speed=float(rng.uniform(0.35, 0.5)),
             gain=float(rng.uniform(2.0, 3.0)), hover=float(rng.uniform(0.07, 0.12)),
             carry=float(rng.uniform(0.12, 0.17)), grasp_dz=float(rng.uniform(-0.008, 0.004)),
             place_gap=float(rng.uniform(0.001, 0.004)), dwell_close=int(rng.integers(0, 3)),
