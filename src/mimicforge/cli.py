@@ -128,6 +128,33 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from mimicforge.backends.mujoco.record import record_demos
+
+    def report(attempt: Any) -> None:
+        log.debug("attempt %d: %s in %d steps (%.2f s)%s", attempt.index, "kept" if attempt.success else "dropped",
+                  attempt.steps, attempt.seconds, f": {attempt.reason}" if attempt.reason else "")
+
+    result = record_demos(args.out, args.num_demos, seed=args.seed, overwrite=args.overwrite, on_attempt=report)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        rate = 100.0 * result.successes / max(result.attempts, 1)
+        print(f"recorded {result.successes} demos in {result.attempts} attempts ({rate:.1f} %) into {result.output}")
+    return 0 if result.successes >= args.num_demos else 1
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from mimicforge.backends.mujoco.replay import format_report, replay_dataset
+
+    report = replay_dataset(args.path)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(format_report(report))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ parser
 Command = Callable[[argparse.Namespace], int]
 
@@ -185,6 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace --output and its companions")
     p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+
+    p = add("record", cmd_record, "Record annotated source demos with the MuJoCo twin's scripted expert.")
+    p.add_argument("--num-demos", type=int, required=True, metavar="N", help="successful demos to record")
+    p.add_argument("--out", required=True, metavar="PATH", help="the .hdf5 file to write")
+    p.add_argument("--seed", type=int, default=0, help="run seed; the same seed gives the same file (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
+    p.add_argument("--json", action="store_true",
+                   help='print {"attempts": int, "successes": int, "output": str}')
+
+    p = add("replay", cmd_replay, "Replay each demo's actions open loop in the MuJoCo twin and compare.")
+    p.add_argument("path", help="an Isaac Lab Mimic HDF5 file with annotated demos")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
