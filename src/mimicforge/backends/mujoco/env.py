@@ -72,6 +72,11 @@ class FrankaStackTwin:
         self._finger_ctrl = slice(len(ARM_JOINTS), len(ARM_JOINTS) + len(FINGER_JOINTS))
         self._cube_q = {n: int(m.jnt_qposadr[m.joint(f"{n}_joint").id]) for n in CUBES}
         self._cube_v = {n: int(m.jnt_dofadr[m.joint(f"{n}_joint").id]) for n in CUBES}
+        first = self._cube_q[CUBES[0]]
+        if [self._cube_q[n] for n in CUBES] != [first + 7 * i for i in range(len(CUBES))]:
+            raise ValueError("the cubes' free joints must be consecutive in qpos")
+        self._cube_block = slice(first, first + 7 * len(CUBES))
+        self._cube_bodies = [m.body(n).id for n in CUBES]
         self._q_low = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 0].copy()
         self._q_high = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 1].copy()
         self._default_q = np.asarray(DEFAULT_JOINT_POS, dtype=np.float64)
@@ -173,40 +178,37 @@ class FrankaStackTwin:
         d = self.data
         h = self._hand
         hand_rot = d.xmat[h].reshape(3, 3)
-        self._eef_pos = d.xpos[h] + hand_rot @ self._eef_offset
-        self._eef_quat = d.xquat[h].copy()
+        eef = d.xpos[h] + hand_rot @ self._eef_offset
+        self._eef_pos = eef
         self._eef_pose = np.eye(4)
         self._eef_pose[:3, :3] = hand_rot
-        self._eef_pose[:3, 3] = self._eef_pos
+        self._eef_pose[:3, 3] = eef
         q = d.qpos[self._robot_q].copy()
         self._fingers = q[7:9]
-        cube_pos, cube_quat, self._cube_poses = {}, {}, {}
-        for name, a in self._cube_q.items():
-            cube_pos[name] = d.qpos[a:a + 3].copy()
-            cube_quat[name] = d.qpos[a + 3:a + 7].copy()
-            pose = np.eye(4)
-            pose[:3, :3] = quat_to_mat(cube_quat[name])
-            pose[:3, 3] = cube_pos[name]
-            self._cube_poses[name] = pose
-        self._cube_pos, self._cube_quat = cube_pos, cube_quat
-        c1, c2, c3 = (cube_pos[n] for n in CUBES)
-        e = self._eef_pos
+        cubes = d.qpos[self._cube_block].reshape(len(CUBES), 7)  # (pos, quat) per cube, in CUBES order
+        pos = cubes[:, :3]
+        poses = np.zeros((len(CUBES), 4, 4))
+        poses[:, :3, :3] = d.xmat[self._cube_bodies].reshape(-1, 3, 3)
+        poses[:, :3, 3] = pos
+        poses[:, 3, 3] = 1.0
+        self._cube_poses = dict(zip(CUBES, poses, strict=True))
+        self._cube_pos = dict(zip(CUBES, pos, strict=True))
         f32 = np.float32
+        rel = np.concatenate([(pos - eef).reshape(-1), pos[0] - pos[1], pos[1] - pos[2], pos[0] - pos[2]])
         self._obs = {
             "actions": self._last_action.astype(f32),
             "joint_pos": (q - self._default_q).astype(f32),
             "joint_vel": d.qvel[self._robot_v].astype(f32),
-            "object": np.concatenate([c1, cube_quat["cube_1"], c2, cube_quat["cube_2"], c3, cube_quat["cube_3"],
-                                      c1 - e, c2 - e, c3 - e, c1 - c2, c2 - c3, c1 - c3]).astype(f32),
-            "cube_positions": np.concatenate([c1, c2, c3]).astype(f32),
-            "cube_orientations": np.concatenate([cube_quat[n] for n in CUBES]).astype(f32),
-            "eef_pos": e.astype(f32),
-            "eef_quat": self._eef_quat.astype(f32),
+            "object": np.concatenate([cubes.reshape(-1), rel]).astype(f32),
+            "cube_positions": pos.reshape(-1).astype(f32),
+            "cube_orientations": cubes[:, 3:].reshape(-1).astype(f32),
+            "eef_pos": eef.astype(f32),
+            "eef_quat": d.xquat[h].astype(f32),
             "gripper_pos": np.array([q[7], -q[8]], dtype=f32),
         }
         th = self.task.thresholds
-        self._signals = subtask_signals(cube_pos, e, self._fingers, th)
-        self._success = cubes_stacked(cube_pos, self._fingers, th)
+        self._signals = subtask_signals(self._cube_pos, eef, self._fingers, th)
+        self._success = cubes_stacked(self._cube_pos, self._fingers, th)
 
     def observations(self) -> dict[str, np.ndarray]:
         return self._obs
