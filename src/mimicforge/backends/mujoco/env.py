@@ -11,7 +11,6 @@ reset clears MuJoCo's data, so an episode depends only on its seed or initial st
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -303,8 +302,3 @@ class FrankaStackTwin:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def angle_between(r1: np.ndarray, r2: np.ndarray) -> float:
-    """Geodesic angle between two rotation matrices."""
-    c = (np.trace(r1 @ r2.T) - 1.0) / 2.0
-    return math.acos(max(-1.0, min(1.0, c)))

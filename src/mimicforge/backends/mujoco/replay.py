@@ -28,7 +28,10 @@ from mimicforge.tasks import task_for_env
 
 log = logging.getLogger(__name__)
 
-_NEEDED = ("actions", "initial_state", "obs/eef_pos")
+_NEEDED = ("actions", "obs/eef_pos", "initial_state/articulation/robot/joint_position",
+           "initial_state/articulation/robot/joint_velocity",
+           *(f"initial_state/rigid_object/{c}/{k}" for c in ("cube_1", "cube_2", "cube_3")
+             for k in ("root_pose", "root_velocity")))
 
 
 @dataclass(frozen=True)
