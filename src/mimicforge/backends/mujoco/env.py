@@ -2,8 +2,9 @@
 
 One env step is Isaac's: the action is processed once (IK command, gripper target), then five physics
 steps of 10 ms each recompute the IK on the current kinematics (``mj_step1``), set the servo targets,
-and integrate (``mj_step2``). Observations, poses and signals are computed once, after the step, and
-served from that cache until the next step, so the generator's many queries per step cost nothing.
+and integrate (``mj_step2``, then ``substeps - 1`` more MuJoCo steps holding the IK increment; see
+``ControlParams``). Observations, poses and signals are computed once, after the step, and served from
+that cache until the next step, so the generator's many queries per step cost nothing.
 
 Everything random comes from one ``numpy.random.Generator`` (re-seeded by ``reset(seed)``), and every
 reset clears MuJoCo's data, so an episode depends only on its seed or initial state.
@@ -85,7 +86,6 @@ class FrankaStackTwin:
         self._last_action = np.zeros(self.action_dim)
         self._processed = np.zeros(8)
         self._rig: Any = None
-        self._closed = False
         self.reset(seed)
 
     # ------------------------------------------------------------------------------------ episodes
@@ -126,6 +126,13 @@ class FrankaStackTwin:
             obj = state["rigid_object"][name]
             cubes[name] = (np.asarray(obj["root_pose"], dtype=np.float64).reshape(-1),
                            np.asarray(obj["root_velocity"], dtype=np.float64).reshape(-1))
+        sizes = {"joint_position": (q.size, 9), "joint_velocity": (v.size, 9)}
+        for name, (pose, vel) in cubes.items():
+            sizes[f"{name}/root_pose"] = (pose.size, 7)
+            sizes[f"{name}/root_velocity"] = (vel.size, 6)
+        wrong = [f"{k} has {got} values, not {want}" for k, (got, want) in sizes.items() if got != want]
+        if wrong:
+            raise ValueError(f"not a state of this scene: {'; '.join(wrong)}")
         self._set(q, v, cubes)
         return self._obs
 
@@ -294,7 +301,6 @@ class FrankaStackTwin:
         if self._rig is not None:
             self._rig.close()
             self._rig = None
-        self._closed = True
 
     def __enter__(self) -> FrankaStackTwin:
         return self
