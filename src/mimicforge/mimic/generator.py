@@ -39,11 +39,12 @@ class MimicSettings:
     nn_k: int | None = None
     action_noise: float | None = None
     num_interpolation_steps: int | None = None
+    num_fixed_steps: int | None = None
     interpolate_from_last_target: bool = True
     transform_first_robot_pose: bool = False
 
     def apply(self, sub: SubtaskSpec) -> SubtaskSpec:
-        names = ("selection_strategy", "nn_k", "action_noise", "num_interpolation_steps")
+        names = ("selection_strategy", "nn_k", "action_noise", "num_interpolation_steps", "num_fixed_steps")
         changes: dict[str, Any] = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
         if sub.object_ref is None:
             changes.pop("selection_strategy", None)  # a subtask without an object can only select at random
