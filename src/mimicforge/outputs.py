@@ -19,9 +19,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mimicforge.errors import ConfigError
+import h5py
+
+from mimicforge.datasets import layout  # constants only
+from mimicforge.errors import ConfigError, OutputExistsError
+
+if TYPE_CHECKING:
+    from mimicforge.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -129,3 +135,76 @@ def read_metrics(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 continue
             if isinstance(rec, dict):
                 yield rec
+
+
+# ------------------------------------------------------------------ runs over these files (both engines)
+@dataclass
+class Summary:
+    output: str
+    target: int
+    stop_on: str
+    successes: int  # in the output file, resumed ones included
+    attempts: int  # attempt indices used so far, resumed ones included
+    new_successes: int
+    new_attempts: int
+    seconds: float
+    reached: bool
+
+    @property
+    def success_rate(self) -> float:
+        return self.new_successes / self.new_attempts if self.new_attempts else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["success_rate"] = round(self.success_rate, 4)
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+@dataclass(frozen=True)
+class Resumed:
+    successes: int  # demos already in name.hdf5
+    next_attempt: int  # first attempt index not yet on record
+
+
+def scan_existing(paths: OutputPaths) -> Resumed:
+    """Where a previous run of these outputs stopped. The HDF5 files are the record of what was kept;
+    metrics lines cover attempts that kept nothing."""
+    successes = 0
+    last = -1
+    for path, is_main in ((paths.dataset, True), (paths.failed, False)):
+        if not path.exists():
+            continue
+        with h5py.File(path, "r", locking=False) as f:
+            data = f.get(layout.DATA)
+            if data is None:
+                continue
+            names = [k for k in data.keys() if layout.demo_index(k) is not None]
+            if is_main:
+                successes = len(names)
+            for n in names:
+                last = max(last, int(data[n].attrs.get(layout.ATTR_ATTEMPT, -1)))
+    for rec in read_metrics(paths.metrics):
+        if isinstance(rec.get("attempt"), int):
+            last = max(last, rec["attempt"])
+    return Resumed(successes, last + 1)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def output_mode(cfg: RunConfig, paths: OutputPaths) -> str:
+    """The writer mode for the run: create (nothing there), append (resume) or overwrite."""
+    existing = [p for p in paths.all() if p.exists()]
+    if cfg.on_existing == "overwrite":
+        return "overwrite"
+    if cfg.on_existing == "resume":
+        return "append" if existing else "create"
+    if existing:
+        listed = ", ".join(str(p) for p in existing[:2])
+        raise OutputExistsError(f"{listed} already exist{'s' * (len(existing) == 1)}; pass --resume to continue "
+                                "that run, --overwrite to replace it, or choose another --output")
+    return "create"

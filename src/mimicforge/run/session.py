@@ -12,10 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-import h5py
 import numpy as np
 
 from mimicforge.backends.base import EpisodeRecorder, MimicEnv
@@ -23,7 +20,14 @@ from mimicforge.config import RunConfig, to_toml
 from mimicforge.datasets import DatasetReader, DatasetWriter, layout, load_source_dataset
 from mimicforge.errors import ConfigError
 from mimicforge.mimic.generator import MimicGenerator, MimicSettings
-from mimicforge.outputs import MetricsLog, MetricsRecord, OutputPaths, read_metrics
+from mimicforge.outputs import (  # noqa: F401 (Resumed, scan_existing: moved to outputs, re-exported)
+    MetricsLog,
+    MetricsRecord,
+    OutputPaths,
+    Resumed,
+    scan_existing,
+    write_text_atomic,
+)
 from mimicforge.run.images import FrameSink
 from mimicforge.tasks import TaskSpec, task_for_env
 
@@ -34,41 +38,6 @@ EnvFactory = Callable[[TaskSpec, RunConfig], MimicEnv]
 
 def attempt_seed(seed: int, worker: int, attempt: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(worker, attempt))
-
-
-@dataclass(frozen=True)
-class Resumed:
-    successes: int  # demos already in name.hdf5
-    next_attempt: int  # first attempt index not yet on record
-
-
-def scan_existing(paths: OutputPaths) -> Resumed:
-    """Where a previous run of these outputs stopped. The HDF5 files are the record of what was kept;
-    metrics lines cover attempts that kept nothing."""
-    successes = 0
-    last = -1
-    for path, is_main in ((paths.dataset, True), (paths.failed, False)):
-        if not path.exists():
-            continue
-        with h5py.File(path, "r", locking=False) as f:
-            data = f.get(layout.DATA)
-            if data is None:
-                continue
-            names = [k for k in data.keys() if layout.demo_index(k) is not None]
-            if is_main:
-                successes = len(names)
-            for n in names:
-                last = max(last, int(data[n].attrs.get(layout.ATTR_ATTEMPT, -1)))
-    for rec in read_metrics(paths.metrics):
-        if isinstance(rec.get("attempt"), int):
-            last = max(last, rec["attempt"])
-    return Resumed(successes, last + 1)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 class Session:
