@@ -207,12 +207,12 @@ def make_generation_module(api: str, script: Script) -> ModuleType:
             attempt = script.next()
             number = script.taken - 1
             try:
+                env.begin_attempt(env_id, number)  # the reset frame already shows this attempt's initial state
                 if reset_q is not None:
                     await reset_q.put(env_id)
                     await reset_q.join()
                 else:
                     env.reset(env_ids=[env_id])
-                env.begin_attempt(env_id, number)
                 k = 0
                 while attempt.endless or k < attempt.steps:
                     if attempt.error and k == 1:
