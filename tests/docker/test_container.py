@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -103,11 +104,12 @@ def test_standalone_generation_in_the_container(image, docker_env, project):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     out = project / "datasets" / "generated.hdf5"
     assert out.is_file()
-    v = subprocess.run(["mimicforge", "validate", "--json", str(out)], capture_output=True, text=True,
+    host = [sys.executable, "-m", "mimicforge"]
+    v = subprocess.run([*host, "validate", "--json", str(out)], capture_output=True, text=True,
                        env={k: v for k, v in os.environ.items() if k != "MIMICFORGE_DEBUG"})
     report = json.loads(v.stdout)
     assert v.returncode == 0 and report["valid"], report
-    summary = json.loads(subprocess.run(["mimicforge", "inspect", "--json", str(out)], capture_output=True,
+    summary = json.loads(subprocess.run([*host, "inspect", "--json", str(out)], capture_output=True,
                                         text=True).stdout)
     assert summary["num_demos"] == 2
     assert (project / "datasets" / "generated.metrics.jsonl").read_text().count("\n") >= 2
