@@ -89,7 +89,8 @@ def _generation_config(args: argparse.Namespace) -> Any:
         "action_noise": args.action_noise, "max_consecutive_failures": args.max_consecutive_failures,
         "engine": args.engine, "task": args.task, "cameras": args.cameras, "modalities": args.modalities,
         "width": args.width, "height": args.height, "output_dir": args.output_dir,
-        "workers": getattr(args, "workers", None),
+        "workers": args.workers, "max_restarts": args.max_restarts,
+        "ray": True if args.ray is not None else None, "ray_address": args.ray or None,
         "on_existing": "resume" if args.resume else "overwrite" if args.overwrite else None,
     }
     cfg = load_config(config_file=args.config, flags=flags)
@@ -108,8 +109,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     g = cfg.generation
     progress = Progress(g.num_trials, g.stop_on, interval=args.progress_interval)
     summary = None
+    engine = "mujoco" if g.engine == "auto" else g.engine
     try:
-        summary = run_generation(cfg, on_attempt=progress)
+        if cfg.workers.ray:
+            from mimicforge.run.ray import run_on_ray
+
+            summary = run_on_ray(cfg, engine=engine, on_attempt=progress)
+        elif cfg.workers.workers > 1:
+            from mimicforge.run.supervisor import run_supervised
+
+            summary = run_supervised(cfg, engine=engine, on_attempt=progress)
+        else:
+            summary = run_generation(cfg, on_attempt=progress)
     finally:
         progress.close(summary)
     if args.json:
@@ -131,6 +142,33 @@ def cmd_config(args: argparse.Namespace) -> int:
     if args.check:
         return 0
     print(to_toml(cfg), end="")
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from mimicforge.backends.mujoco.record import record_demos
+
+    def report(attempt: Any) -> None:
+        log.debug("attempt %d: %s in %d steps (%.2f s)%s", attempt.index, "kept" if attempt.success else "dropped",
+                  attempt.steps, attempt.seconds, f": {attempt.reason}" if attempt.reason else "")
+
+    result = record_demos(args.out, args.num_demos, seed=args.seed, overwrite=args.overwrite, on_attempt=report)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        rate = 100.0 * result.successes / max(result.attempts, 1)
+        print(f"recorded {result.successes} demos in {result.attempts} attempts ({rate:.1f} %) into {result.output}")
+    return 0 if result.successes >= args.num_demos else 1
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from mimicforge.backends.mujoco.replay import format_report, replay_dataset
+
+    report = replay_dataset(args.path)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(format_report(report))
     return 0
 
 
@@ -187,10 +225,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", help="camera image width (CAMERA_WIDTH)")
     p.add_argument("--height", help="camera image height (CAMERA_HEIGHT)")
     p.add_argument("--output-dir", help="image folders root (default output; OUTPUT_DIR)")
+    p.add_argument("--workers", help="parallel worker processes on this machine (WORKERS; default 1)")
+    p.add_argument("--max-restarts", help="restarts allowed per crashed worker (MAX_RESTARTS; default 3)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run shards as Ray tasks; without ADDRESS a local Ray is started (RAY=1, RAY_ADDRESS)")
     p.add_argument("--resume", action="store_true", help="continue the run that wrote --output")
     p.add_argument("--overwrite", action="store_true", help="replace --output and its companions")
     p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+
+    p = add("record", cmd_record, "Record annotated source demos with the MuJoCo twin's scripted expert.")
+    p.add_argument("--num-demos", type=int, required=True, metavar="N", help="successful demos to record")
+    p.add_argument("--out", required=True, metavar="PATH", help="the .hdf5 file to write")
+    p.add_argument("--seed", type=int, default=0, help="run seed; the same seed gives the same file (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
+    p.add_argument("--json", action="store_true",
+                   help='print {"attempts": int, "successes": int, "output": str}')
+
+    p = add("replay", cmd_replay, "Replay each demo's actions open loop in the MuJoCo twin and compare.")
+    p.add_argument("path", help="an Isaac Lab Mimic HDF5 file with annotated demos")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 

@@ -53,7 +53,7 @@ class CameraConfig:
     cameras: tuple[str, ...] = ()
     modalities: tuple[str, ...] = ("rgb",)
     width: int = 320
-    height: int = 240
+    height: int = 176  # Isaac Lab's 704 x 1280 cameras at a quarter of the size
     output_dir: Path = Path("output")
 
 
@@ -209,7 +209,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cameras", "cameras", "CAMERAS", _names(), "table_cam,table_high_cam"),
     Setting("cameras", "modalities", "MODALITIES", _names(MODALITIES), "rgb,semantic_segmentation"),
     Setting("cameras", "width", "CAMERA_WIDTH", _int(16, 4096), "320"),
-    Setting("cameras", "height", "CAMERA_HEIGHT", _int(16, 4096), "240"),
+    Setting("cameras", "height", "CAMERA_HEIGHT", _int(16, 4096), "176"),
     Setting("cameras", "output_dir", "OUTPUT_DIR", _path, "output"),
     Setting("workers", "workers", "WORKERS", _int(1, 1024, "an integer in [1, 1024]"), "2"),
     Setting("workers", "ray", "RAY", _bool, "1"),

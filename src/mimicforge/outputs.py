@@ -164,30 +164,50 @@ class Summary:
 @dataclass(frozen=True)
 class Resumed:
     successes: int  # demos already in name.hdf5
-    next_attempt: int  # first attempt index not yet on record
+    next_attempt: dict[int, int]  # per worker, the first attempt index not yet on record
+
+    def next_for(self, worker: int) -> int:
+        return self.next_attempt.get(worker, 0)
+
+
+def demo_keys(path: Path) -> dict[tuple[int, int], str]:
+    """(worker, attempt) -> demo name for every demo of a mimicforge output file (empty if absent)."""
+    keys: dict[tuple[int, int], str] = {}
+    if not path.exists():
+        return keys
+    with h5py.File(path, "r", locking=False) as f:
+        data = f.get(layout.DATA)
+        if data is None:
+            return keys
+        for name in data.keys():
+            if layout.demo_index(name) is None:
+                continue
+            attrs = data[name].attrs
+            if layout.ATTR_ATTEMPT in attrs:
+                keys[(int(attrs.get(layout.ATTR_WORKER, 0)), int(attrs[layout.ATTR_ATTEMPT]))] = name
+    return keys
 
 
 def scan_existing(paths: OutputPaths) -> Resumed:
-    """Where a previous run of these outputs stopped. The HDF5 files are the record of what was kept;
-    metrics lines cover attempts that kept nothing."""
-    successes = 0
-    last = -1
-    for path, is_main in ((paths.dataset, True), (paths.failed, False)):
-        if not path.exists():
-            continue
-        with h5py.File(path, "r", locking=False) as f:
-            data = f.get(layout.DATA)
-            if data is None:
-                continue
-            names = [k for k in data.keys() if layout.demo_index(k) is not None]
-            if is_main:
-                successes = len(names)
-            for n in names:
-                last = max(last, int(data[n].attrs.get(layout.ATTR_ATTEMPT, -1)))
+    """Where previous runs of these outputs stopped. The HDF5 files are the record of what was kept
+    (each demo carries the worker and attempt that made it); metrics lines cover attempts that kept nothing."""
+    last: dict[int, int] = {}
+
+    def seen(worker: int, attempt: int) -> None:
+        last[worker] = max(last.get(worker, -1), attempt)
+
+    main = demo_keys(paths.dataset)
+    for w, a in [*main, *demo_keys(paths.failed)]:
+        seen(w, a)
     for rec in read_metrics(paths.metrics):
         if isinstance(rec.get("attempt"), int):
-            last = max(last, rec["attempt"])
-    return Resumed(successes, last + 1)
+            seen(int(rec.get("worker", 0)), rec["attempt"])
+    successes = 0
+    if paths.dataset.exists():
+        with h5py.File(paths.dataset, "r", locking=False) as f:
+            data = f.get(layout.DATA)
+            successes = sum(layout.demo_index(k) is not None for k in data.keys()) if data is not None else 0
+    return Resumed(successes, {w: a + 1 for w, a in last.items()})
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -37,10 +37,16 @@ def make_env_factory(engine: str) -> Callable[[TaskSpec, RunConfig], MimicEnv]:
     """A function building one in-process ``MimicEnv`` for the engine."""
     if engine == "mujoco":
         def build(task: TaskSpec, cfg: RunConfig) -> MimicEnv:
-            from mimicforge.backends.mujoco import make_env
+            from mimicforge.backends.mujoco import ENV_NAME, make_env
+            from mimicforge.backends.mujoco.params import CameraParams, TwinParams
 
+            if task.name != "franka_stack":
+                raise ConfigError(f"the MuJoCo twin models {ENV_NAME} only, not task {task.env_name!r}")
+            unknown = [c for c in cfg.cameras.cameras if c not in ("table_cam", "table_high_cam")]
+            if unknown:
+                raise ConfigError(f"unknown camera {unknown[0]!r}; the twin has table_cam and table_high_cam")
             cams = cfg.cameras
-            return make_env(task, cameras=cams.cameras, width=cams.width, height=cams.height)
+            return make_env(TwinParams(camera=CameraParams(height=cams.height, width=cams.width)))
 
         return build
     raise ConfigError(

@@ -37,10 +37,12 @@ def merge_datasets(
     overwrite: bool = False,
     skip_empty: bool = False,
     data_attrs: dict[str, object] | None = None,
+    select: Sequence[tuple[int, str]] | None = None,
 ) -> MergeResult:
     """Merge ``inputs`` (in order, demos in file order) into ``out``.
 
     ``skip_empty``: inputs whose data group holds no demos are skipped instead of rejected (worker shards).
+    ``select``: only these demos, in this order, as (index into ``inputs``, demo name) pairs.
     ``env_args`` must agree on ``env_name`` across inputs; the first input's ``env_args`` are kept.
     """
     out = Path(out)
@@ -55,27 +57,36 @@ def merge_datasets(
         raise DatasetFormatError(f"{out.parent}: output directory does not exist; create it first")
 
     readers: list[DatasetReader] = []
+    by_input: dict[int, DatasetReader] = {}
     try:
-        for p in inputs:
+        for i, p in enumerate(inputs):
             try:
                 readers.append(DatasetReader(p))
             except DatasetFormatError as exc:
                 if skip_empty and "no demos" in str(exc):
                     continue
                 raise
+            by_input[i] = readers[-1]
         if not readers:
             raise DatasetFormatError("none of the merge inputs holds a demo")
         names = {str(r.path): r.env_name for r in readers}
         if len(set(names.values())) > 1:
             listing = ", ".join(f"{p} has {n!r}" for p, n in names.items())
             raise DatasetFormatError(f"inputs disagree on env_name ({listing}); merge only files of one task")
-        for r in readers:
-            for name in r.demo_names:
-                r.check_lengths(name)
+        if select is None:
+            chosen = [(r, name) for r in readers for name in r.demo_names]
+        else:
+            chosen = []
+            for i, name in select:
+                r = by_input.get(i)
+                if r is None or name not in r.demo_names:
+                    raise DatasetFormatError(f"{inputs[i]} has no demo {name!r} to merge")
+                chosen.append((r, name))
+        for r, name in chosen:
+            r.check_lengths(name)
 
         tmp = companion(out, "merging")
         count = total = 0
-        sources = []
         try:
             with h5py.File(tmp, "w", locking=False) as f:
                 data = f.create_group(layout.DATA, track_order=True)
@@ -85,13 +96,14 @@ def merge_datasets(
                     data.attrs[layout.ATTR_CONFIG] = first_attrs[layout.ATTR_CONFIG]
                 for k, v in (data_attrs or {}).items():
                     data.attrs[k] = v
-                for r in readers:
-                    for name in r.demo_names:
-                        src = r.group(name)
-                        src.file.copy(src, data, name=layout.demo_name(count))
-                        total += int(src[layout.ACTIONS].shape[0])
-                        count += 1
-                    sources.append((str(r.path), len(r.demo_names)))
+                taken: dict[str, int] = {}
+                for r, name in chosen:
+                    src = r.group(name)
+                    src.file.copy(src, data, name=layout.demo_name(count))
+                    total += int(src[layout.ACTIONS].shape[0])
+                    count += 1
+                    taken[str(r.path)] = taken.get(str(r.path), 0) + 1
+                sources = [(str(r.path), taken.get(str(r.path), 0)) for r in readers]
                 data.attrs[layout.ATTR_TOTAL] = np.int64(total)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())

@@ -20,11 +20,12 @@ from mimicforge.config import RunConfig, to_toml
 from mimicforge.datasets import DatasetReader, DatasetWriter, layout, load_source_dataset
 from mimicforge.errors import ConfigError
 from mimicforge.mimic.generator import MimicGenerator, MimicSettings
-from mimicforge.outputs import (  # noqa: F401 (Resumed, scan_existing: moved to outputs, re-exported)
+from mimicforge.outputs import (  # noqa: F401 (Resumed, demo_keys, scan_existing: moved to outputs, re-exported)
     MetricsLog,
     MetricsRecord,
     OutputPaths,
     Resumed,
+    demo_keys,
     scan_existing,
     write_text_atomic,
 )
@@ -44,7 +45,8 @@ class Session:
     """Open outputs and engine for one run (or one worker's shard of it)."""
 
     def __init__(self, cfg: RunConfig, paths: OutputPaths, env_factory: EnvFactory, *,
-                 worker: int = 0, engine_name: str = "mujoco", mode: str = "append") -> None:
+                 worker: int = 0, engine_name: str = "mujoco", mode: str = "append",
+                 first_attempt: int = 0) -> None:
         g = cfg.generation
         if g.input_file is None:
             raise ConfigError("no input dataset given")
@@ -63,10 +65,11 @@ class Session:
                                      nn_k=g.nn_k, action_noise=g.action_noise,
                                      num_interpolation_steps=g.num_interpolation_steps)
             self.generator = MimicGenerator(self.env, source, self.task, settings)
-            resumed = scan_existing(paths) if mode == "append" else Resumed(0, 0)
-            self.next_attempt = resumed.next_attempt
+            resumed = scan_existing(paths).next_for(worker) if mode == "append" else 0
+            self.next_attempt = max(first_attempt, resumed)
             config_text = to_toml(cfg)
-            env_args = dict(getattr(self.env, "env_args", {}))
+            sim_args = getattr(self.env, "sim_args", None)
+            env_args = {"sim_args": sim_args()} if callable(sim_args) else {}
             attrs = {layout.ATTR_CONFIG: config_text}
             self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,
                                         data_attrs=attrs)

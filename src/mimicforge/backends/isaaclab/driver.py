@@ -72,8 +72,8 @@ def plan_run(cfg: RunConfig) -> RunPlan:
         raise ConfigError(f"{g.input_file} does not name its env in data/env_args; set TASK (or --task)")
     paths.dataset.parent.mkdir(parents=True, exist_ok=True)
     mode = output_mode(cfg, paths)
-    resumed = scan_existing(paths) if mode == "append" else Resumed(0, 0)
-    done = resumed.successes if g.stop_on == "successes" else resumed.next_attempt
+    resumed = scan_existing(paths) if mode == "append" else Resumed(0, {})
+    done = resumed.successes if g.stop_on == "successes" else resumed.next_for(0)
     task = TASKS.get(env_name)
     num_subtasks = len(task.subtasks[task.eef_names[0]]) if task is not None else 0
     return RunPlan(cfg, Path(g.input_file), paths, mode, env_name, resumed, max(g.num_trials - done, 0), num_subtasks)
@@ -167,7 +167,7 @@ def generate(
     isaac = sim.isaac
     t0 = time.monotonic()
     summary = Summary(str(plan.paths.dataset), g.num_trials, g.stop_on, plan.resumed.successes,
-                      plan.resumed.next_attempt, 0, 0, 0.0, False)
+                      plan.resumed.next_for(0), 0, 0, 0.0, False)
     if plan.remaining == 0:
         log.info("%s already holds its goal (%d %s); nothing to do", plan.paths.dataset, g.num_trials, g.stop_on)
         summary.reached = True
@@ -208,7 +208,7 @@ def generate(
     stop = GracefulStop(lambda: finish_after_current_attempt(env, generation))
     try:
         collector = Collector(staging, plan.paths, env_name=plan.env_name, mode=plan.mode, keep_failed=g.keep_failed,
-                              config_text=to_toml(plan.cfg), next_attempt=plan.resumed.next_attempt,
+                              config_text=to_toml(plan.cfg), next_attempt=plan.resumed.next_for(0),
                               num_subtasks=plan.num_subtasks, frames=frames, on_attempt=report)
         isaac.seed_everything(g.seed)
         env.reset()

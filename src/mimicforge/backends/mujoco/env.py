@@ -1,0 +1,308 @@
+"""``FrankaStackTwin``: Isaac-Stack-Cube-Franka-IK-Rel as a MuJoCo ``MimicEnv`` that runs on a CPU.
+
+One env step is Isaac's: the action is processed once (IK command, gripper target), then five physics
+steps of 10 ms each recompute the IK on the current kinematics (``mj_step1``), set the servo targets,
+and integrate (``mj_step2``). Observations, poses and signals are computed once, after the step, and
+served from that cache until the next step, so the generator's many queries per step cost nothing.
+
+Everything random comes from one ``numpy.random.Generator`` (re-seeded by ``reset(seed)``), and every
+reset clears MuJoCo's data, so an episode depends only on its seed or initial state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mimicforge.backends.base import Tree
+from mimicforge.backends.mujoco import deps, scene
+from mimicforge.backends.mujoco.ik import DifferentialIK
+from mimicforge.backends.mujoco.params import (
+    ARM_JOINTS,
+    CUBES,
+    DEFAULT_JOINT_POS,
+    FINGER_JOINTS,
+    TwinParams,
+)
+from mimicforge.backends.mujoco.rotations import (
+    axis_angle_to_mat,
+    mat_to_axis_angle,
+    quat_to_mat,
+    yaw_quat,
+)
+from mimicforge.backends.mujoco.signals import cubes_stacked, subtask_signals
+from mimicforge.tasks import FRANKA_STACK, TaskSpec
+
+EEF = "franka"
+ROBOT_ROOT_POSE = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+CAMERAS = tuple(scene.CAMERAS)
+MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
+
+
+class FrankaStackTwin:
+    """The MuJoCo twin of Isaac Lab's Franka cube-stacking task (IK-Rel actions, Mimic interface)."""
+
+    task: TaskSpec = FRANKA_STACK
+    action_dim = 7
+    cameras = CAMERAS
+    modalities = MODALITIES
+
+    def __init__(self, params: TwinParams | None = None, *, seed: int | None = None) -> None:
+        self.params = params or TwinParams()
+        self._mujoco = mujoco = deps.import_mujoco()
+        self.model = scene.build_model(self.params)
+        self.data = mujoco.MjData(self.model)
+        c = self.params.control
+        self.step_dt = c.step_dt
+        self._decimation = c.decimation
+        self._ik = DifferentialIK(mujoco, self.model, self.data, c)
+        self._step1, self._step2, self._mj_step = mujoco.mj_step1, mujoco.mj_step2, mujoco.mj_step
+        self._substeps = c.substeps
+        self._hold_increment = c.hold_increment
+        m = self.model
+        self._hand = m.body("panda_hand").id
+        self._robot_q = slice(int(m.jnt_qposadr[m.joint(ARM_JOINTS[0]).id]),
+                              int(m.jnt_qposadr[m.joint(FINGER_JOINTS[1]).id]) + 1)
+        self._robot_v = slice(int(m.jnt_dofadr[m.joint(ARM_JOINTS[0]).id]),
+                              int(m.jnt_dofadr[m.joint(FINGER_JOINTS[1]).id]) + 1)
+        self._arm_ctrl = slice(0, len(ARM_JOINTS))
+        self._finger_ctrl = slice(len(ARM_JOINTS), len(ARM_JOINTS) + len(FINGER_JOINTS))
+        self._cube_q = {n: int(m.jnt_qposadr[m.joint(f"{n}_joint").id]) for n in CUBES}
+        self._cube_v = {n: int(m.jnt_dofadr[m.joint(f"{n}_joint").id]) for n in CUBES}
+        self._q_low = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 0].copy()
+        self._q_high = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 1].copy()
+        self._default_q = np.asarray(DEFAULT_JOINT_POS, dtype=np.float64)
+        self._eef_offset = np.asarray(c.eef_offset, dtype=np.float64)
+        self._finger_targets = (c.finger_open, c.finger_close)
+        self._rng = np.random.default_rng(seed)
+        self._last_action = np.zeros(self.action_dim)
+        self._processed = np.zeros(8)
+        self._rig: Any = None
+        self._closed = False
+        self.reset(seed)
+
+    # ------------------------------------------------------------------------------------ episodes
+    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Isaac's reset events: default pose + N(0, 0.02) on the arm joints, then the cube sampler."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        rng = self._rng
+        c = self.params.control
+        q = self._default_q.copy()
+        q[:7] = np.clip(q[:7] + rng.normal(0.0, c.joint_noise_std, size=7), self._q_low, self._q_high)
+        poses = self._sample_cubes(rng)
+        self._set(q, np.zeros(9), {n: (p, np.zeros(6)) for n, p in poses.items()})
+        return self._obs
+
+    def _sample_cubes(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Rejection sampling with a 3-D minimum separation; the last try is accepted regardless."""
+        s = self.params.cubes
+        placed: list[np.ndarray] = []
+        poses: dict[str, np.ndarray] = {}
+        for name in CUBES:
+            for attempt in range(s.max_tries):
+                x, y, yaw = rng.uniform(s.x[0], s.x[1]), rng.uniform(s.y[0], s.y[1]), rng.uniform(*s.yaw)
+                pos = np.array([x, y, self.params.scene.cube_rest_z])
+                if attempt == s.max_tries - 1 or all(np.linalg.norm(pos - p) >= s.min_separation for p in placed):
+                    break
+            placed.append(pos)
+            poses[name] = np.concatenate([pos, yaw_quat(yaw)])
+        return poses
+
+    def reset_to(self, state: Tree) -> dict[str, np.ndarray]:
+        """Set the scene to a state tree (rows of shape (n,) or (1, n), e.g. a dataset's initial_state)."""
+        robot = state["articulation"]["robot"]
+        q = np.asarray(robot["joint_position"], dtype=np.float64).reshape(-1)
+        v = np.asarray(robot["joint_velocity"], dtype=np.float64).reshape(-1)
+        cubes = {}
+        for name in CUBES:
+            obj = state["rigid_object"][name]
+            cubes[name] = (np.asarray(obj["root_pose"], dtype=np.float64).reshape(-1),
+                           np.asarray(obj["root_velocity"], dtype=np.float64).reshape(-1))
+        self._set(q, v, cubes)
+        return self._obs
+
+    def _set(self, q: np.ndarray, v: np.ndarray, cubes: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        m, d = self.model, self.data
+        self._mujoco.mj_resetData(m, d)
+        d.qpos[self._robot_q] = q
+        d.qvel[self._robot_v] = v
+        for name, (pose, vel) in cubes.items():
+            a, b = self._cube_q[name], self._cube_v[name]
+            d.qpos[a:a + 7] = pose
+            d.qvel[b:b + 3] = vel[:3]
+            d.qvel[b + 3:b + 6] = quat_to_mat(pose[3:7]).T @ vel[3:6]  # MuJoCo: angular velocity in body frame
+        d.ctrl[self._arm_ctrl] = q[:7]
+        d.ctrl[self._finger_ctrl] = q[7:9]
+        self._mujoco.mj_forward(m, d)
+        self._last_action = np.zeros(self.action_dim)
+        self._processed = np.zeros(8)
+        self._ik.hold()
+        self._update()
+
+    def step(self, action: np.ndarray) -> dict[str, np.ndarray]:
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != (self.action_dim,):
+            raise ValueError(f"action must have {self.action_dim} entries, got shape {np.shape(action)}")
+        d = self.data
+        self._processed[:6] = self._ik.command(a[:6])
+        finger = self._finger_targets[1] if a[6] < 0.0 else self._finger_targets[0]
+        d.ctrl[self._finger_ctrl] = finger
+        self._processed[6:] = finger
+        m, ik, arm, q = self.model, self._ik, self._arm_ctrl, self._ik.arm_q
+        for _ in range(self._decimation):
+            self._step1(m, d)
+            dq = ik.joint_increment()
+            d.ctrl[arm] = d.qpos[q] + dq
+            self._step2(m, d)
+            for _ in range(self._substeps - 1):
+                if self._hold_increment:  # see ControlParams.hold_increment
+                    d.ctrl[arm] = d.qpos[q] + dq
+                self._mj_step(m, d)
+        self._mujoco.mj_kinematics(m, d)
+        self._last_action = a.copy()
+        self._update()
+        return self._obs
+
+    # ------------------------------------------------------------------------------------ cached views
+    def _update(self) -> None:
+        """Compute everything a step is asked for: observations, poses, signals, success."""
+        d = self.data
+        h = self._hand
+        hand_rot = d.xmat[h].reshape(3, 3)
+        self._eef_pos = d.xpos[h] + hand_rot @ self._eef_offset
+        self._eef_quat = d.xquat[h].copy()
+        self._eef_pose = np.eye(4)
+        self._eef_pose[:3, :3] = hand_rot
+        self._eef_pose[:3, 3] = self._eef_pos
+        q = d.qpos[self._robot_q].copy()
+        self._fingers = q[7:9]
+        cube_pos, cube_quat, self._cube_poses = {}, {}, {}
+        for name, a in self._cube_q.items():
+            cube_pos[name] = d.qpos[a:a + 3].copy()
+            cube_quat[name] = d.qpos[a + 3:a + 7].copy()
+            pose = np.eye(4)
+            pose[:3, :3] = quat_to_mat(cube_quat[name])
+            pose[:3, 3] = cube_pos[name]
+            self._cube_poses[name] = pose
+        self._cube_pos, self._cube_quat = cube_pos, cube_quat
+        c1, c2, c3 = (cube_pos[n] for n in CUBES)
+        e = self._eef_pos
+        f32 = np.float32
+        self._obs = {
+            "actions": self._last_action.astype(f32),
+            "joint_pos": (q - self._default_q).astype(f32),
+            "joint_vel": d.qvel[self._robot_v].astype(f32),
+            "object": np.concatenate([c1, cube_quat["cube_1"], c2, cube_quat["cube_2"], c3, cube_quat["cube_3"],
+                                      c1 - e, c2 - e, c3 - e, c1 - c2, c2 - c3, c1 - c3]).astype(f32),
+            "cube_positions": np.concatenate([c1, c2, c3]).astype(f32),
+            "cube_orientations": np.concatenate([cube_quat[n] for n in CUBES]).astype(f32),
+            "eef_pos": e.astype(f32),
+            "eef_quat": self._eef_quat.astype(f32),
+            "gripper_pos": np.array([q[7], -q[8]], dtype=f32),
+        }
+        th = self.task.thresholds
+        self._signals = subtask_signals(cube_pos, e, self._fingers, th)
+        self._success = cubes_stacked(cube_pos, self._fingers, th)
+
+    def observations(self) -> dict[str, np.ndarray]:
+        return self._obs
+
+    def get_state(self) -> Tree:
+        d = self.data
+        objects = {}
+        for name in CUBES:
+            a, b = self._cube_q[name], self._cube_v[name]
+            rot = quat_to_mat(d.qpos[a + 3:a + 7])
+            objects[name] = {"root_pose": d.qpos[a:a + 7].copy(),
+                             "root_velocity": np.concatenate([d.qvel[b:b + 3], rot @ d.qvel[b + 3:b + 6]])}
+        return {
+            "articulation": {"robot": {"root_pose": ROBOT_ROOT_POSE.copy(), "root_velocity": np.zeros(6),
+                                       "joint_position": d.qpos[self._robot_q].copy(),
+                                       "joint_velocity": d.qvel[self._robot_v].copy()}},
+            "rigid_object": objects,
+        }
+
+    def get_robot_eef_pose(self, eef_name: str = EEF) -> np.ndarray:
+        if eef_name != EEF:
+            raise KeyError(f"unknown end effector {eef_name!r}; this task has {EEF!r}")
+        return self._eef_pose.copy()
+
+    def get_object_poses(self) -> dict[str, np.ndarray]:
+        return {n: p.copy() for n, p in self._cube_poses.items()}
+
+    def get_subtask_term_signals(self) -> dict[str, bool]:
+        return dict(self._signals)
+
+    def is_success(self) -> bool:
+        return self._success
+
+    def processed_action(self) -> np.ndarray:
+        return self._processed.copy()
+
+    # ------------------------------------------------------------------------------------ Mimic actions
+    def target_eef_pose_to_action(
+        self,
+        target_eef_pose: Mapping[str, np.ndarray],
+        gripper_action: Mapping[str, np.ndarray],
+        action_noise: Mapping[str, float] | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
+        """Isaac's ``target_eef_pose_to_action``: [target - current, axis-angle(R* R^T)] (+ noise, clamped), gripper."""
+        target = np.asarray(target_eef_pose[EEF], dtype=np.float64)
+        pose_action = np.empty(6)
+        pose_action[:3] = target[:3, 3] - self._eef_pos
+        pose_action[3:] = mat_to_axis_angle(target[:3, :3] @ self._eef_pose[:3, :3].T)
+        if action_noise is not None:
+            if rng is None:
+                raise ValueError("action noise needs the numpy Generator to draw it from (rng=...)")
+            pose_action += float(action_noise[EEF]) * rng.standard_normal(6)
+            np.clip(pose_action, -1.0, 1.0, out=pose_action)
+        grip = np.asarray(gripper_action[EEF], dtype=np.float64).reshape(-1)
+        return np.concatenate([pose_action, grip[:1]])
+
+    def action_to_target_eef_pose(self, action: np.ndarray) -> dict[str, np.ndarray]:
+        """The target pose a raw action encodes from the current eef pose (no scaling, as Isaac)."""
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        pose = np.eye(4)
+        pose[:3, 3] = self._eef_pos + a[:3]
+        pose[:3, :3] = axis_angle_to_mat(a[3:6]) @ self._eef_pose[:3, :3]
+        return {EEF: pose}
+
+    def actions_to_gripper_actions(self, actions: np.ndarray) -> dict[str, np.ndarray]:
+        return {EEF: np.asarray(actions)[:, -1:]}
+
+    # ------------------------------------------------------------------------------------ rendering
+    def render(self, camera: str, modality: str) -> np.ndarray:
+        if self._rig is None:
+            from mimicforge.backends.mujoco.render import CameraRig
+
+            self._rig = CameraRig(self._mujoco, self.model, self.params.camera)
+        return self._rig.render(self.data, camera, modality)
+
+    @property
+    def sim_args(self) -> dict[str, Any]:
+        """Isaac Lab 2.3's ``sim_args`` entry of ``env_args``."""
+        c = self.params.control
+        return {"dt": c.physics_dt, "decimation": c.decimation, "render_interval": 2, "num_envs": 1}
+
+    def close(self) -> None:
+        if self._rig is not None:
+            self._rig.close()
+            self._rig = None
+        self._closed = True
+
+    def __enter__(self) -> FrankaStackTwin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def angle_between(r1: np.ndarray, r2: np.ndarray) -> float:
+    """Geodesic angle between two rotation matrices."""
+    c = (np.trace(r1 @ r2.T) - 1.0) / 2.0
+    return math.acos(max(-1.0, min(1.0, c)))

@@ -1,0 +1,141 @@
+"""Offscreen cameras of the Blueprint task: rgb, depth, semantic segmentation and surface normals.
+
+``table_cam`` and ``table_high_cam`` sit where Isaac's Blueprint cameras do, with the same pinhole
+(focal length 24 mm, horizontal aperture 20.955 mm) at any resolution of the same aspect.
+
+- rgb: (H, W, 3) uint8.
+- depth: (H, W) float32, metres along the optical axis (Isaac's ``distance_to_image_plane``); +inf
+  where nothing is hit.
+- semantic_segmentation: (H, W, 4) uint8 RGBA in Isaac's colours (``SEGMENTATION_COLORS``). Isaac
+  tags the robot, table and cubes; its ground plane ends up unlabelled (spec §3.7), and so does ours.
+- normals: (H, W, 3) float32 unit vectors in the world frame, 0 where nothing is hit. MuJoCo has no
+  normal pass, so they come from the depth image: back-projected points, crossed image gradients.
+
+One ``mujoco.Renderer`` serves both cameras; it is made on first use, which is when an OpenGL
+context is needed (EGL or OSMesa without a display, see ``deps``).
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from mimicforge.backends.mujoco import deps
+from mimicforge.backends.mujoco.params import CUBES, CameraParams
+from mimicforge.backends.mujoco.scene import CAMERAS, TABLE_BODY
+from mimicforge.errors import ConfigError
+
+MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
+SEGMENTATION_COLORS: dict[str, tuple[int, int, int, int]] = {
+    "cube_1": (255, 36, 66, 255),
+    "cube_2": (255, 184, 48, 255),
+    "cube_3": (55, 255, 139, 255),
+    "table": (255, 237, 218, 255),
+    "ground": (100, 100, 100, 255),
+    "robot": (125, 125, 125, 255),
+    "UNLABELLED": (125, 125, 125, 255),
+    "BACKGROUND": (10, 10, 10, 255),
+}
+# The spec found Isaac's ground tag set on an attribute its config class does not have.
+GROUND_LABELLED = False
+
+
+def geom_labels(model: Any) -> list[str]:
+    """Semantic label of every geom: its body's cube name, 'table', 'robot', or UNLABELLED."""
+    labels = []
+    for g in range(model.ngeom):
+        body = model.body(int(model.geom_bodyid[g])).name
+        if body in CUBES:
+            labels.append(body)
+        elif body == TABLE_BODY:
+            labels.append("table")
+        elif body.startswith("panda_"):
+            labels.append("robot")
+        elif model.geom(g).name == "ground" and GROUND_LABELLED:
+            labels.append("ground")
+        else:
+            labels.append("UNLABELLED")
+    return labels
+
+
+class CameraRig:
+    def __init__(self, mujoco: ModuleType, model: Any, camera: CameraParams) -> None:
+        self._mujoco = mujoco
+        self._model = model
+        self.height, self.width = camera.height, camera.width
+        try:
+            self._renderer = mujoco.Renderer(model, height=self.height, width=self.width)
+        except Exception as exc:  # GL context creation fails in many library-specific ways
+            raise deps.renderer_error(exc) from None
+        self._option = mujoco.MjvOption()
+        self._option.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
+        self._option.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
+        self._option.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = False
+        colors = np.array([SEGMENTATION_COLORS[label] for label in geom_labels(model)], dtype=np.uint8)
+        self._colors = np.concatenate([colors, np.array([SEGMENTATION_COLORS["BACKGROUND"]], dtype=np.uint8)])
+        self._camera_ids = {name: model.camera(name).id for name in CAMERAS}
+        f = 0.5 * self.height / math.tan(math.radians(float(model.cam_fovy[0])) / 2.0)
+        u = (np.arange(self.width) + 0.5 - 0.5 * self.width) / f
+        v = (np.arange(self.height) + 0.5 - 0.5 * self.height) / f
+        self._rays = np.stack([*np.meshgrid(u, v), np.ones((self.height, self.width))], axis=-1)
+
+    def render(self, data: Any, camera: str, modality: str) -> np.ndarray:
+        if camera not in self._camera_ids:
+            raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(CAMERAS)}")
+        if modality not in MODALITIES:
+            raise ConfigError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+        r = self._renderer
+        r.disable_depth_rendering()
+        r.disable_segmentation_rendering()
+        if modality in ("depth", "normals"):
+            r.enable_depth_rendering()
+        elif modality == "semantic_segmentation":
+            r.enable_segmentation_rendering()
+        r.update_scene(data, camera=camera, scene_option=self._option)
+        image = r.render()
+        if modality == "rgb":
+            return image.copy()
+        if modality == "semantic_segmentation":
+            return self._colorize(image)
+        depth = self._depth(image)
+        return depth if modality == "depth" else self._normals(depth, data.cam_xmat[self._camera_ids[camera]])
+
+    def _colorize(self, seg: np.ndarray) -> np.ndarray:
+        ids, types = seg[..., 0], seg[..., 1]
+        index = np.where((types == int(self._mujoco.mjtObj.mjOBJ_GEOM)) & (ids >= 0), ids, len(self._colors) - 1)
+        return self._colors[index]
+
+    def _depth(self, depth: np.ndarray) -> np.ndarray:
+        m = self._model
+        far = float(m.vis.map.zfar * m.stat.extent)
+        out = depth.astype(np.float32, copy=True)
+        out[out >= 0.999 * far] = np.inf
+        return out
+
+    def _normals(self, depth: np.ndarray, cam_xmat: np.ndarray) -> np.ndarray:
+        """World-frame normals from a depth image (optical frame: x right, y down, z forward)."""
+        hit = np.isfinite(depth)
+        d = np.where(hit, depth, 0.0).astype(np.float64)
+        points = self._rays * d[..., None]
+        du = np.gradient(points, axis=1)
+        dv = np.gradient(points, axis=0)
+        n = np.cross(du, dv)
+        norm = np.linalg.norm(n, axis=-1, keepdims=True)
+        n = np.divide(n, norm, out=np.zeros_like(n), where=norm > 1e-12)
+        facing = np.sum(n * points, axis=-1, keepdims=True) > 0.0  # flip normals that point away from the camera
+        n = np.where(facing, -n, n)
+        optical_to_world = cam_xmat.reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
+        world = n @ optical_to_world.T
+        inside = hit.copy()  # gradients across a silhouette mix two surfaces: keep pixels with hit neighbours
+        inside[1:, :] &= hit[:-1, :]
+        inside[:-1, :] &= hit[1:, :]
+        inside[:, 1:] &= hit[:, :-1]
+        inside[:, :-1] &= hit[:, 1:]
+        world[~inside] = 0.0
+        return world.astype(np.float32)
+
+    def close(self) -> None:
+        self._renderer.close()

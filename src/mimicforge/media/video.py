@@ -1,0 +1,84 @@
+"""Previews of recorded demos: MP4 (default, small and fast) or GIF, rendered from the recorded states.
+
+Rendering replays the demo's ``states`` into a fresh twin with ``reset_to`` and renders each step, so a
+preview needs neither the engine that generated the demo nor a live simulation: it works for files
+from Isaac Lab as well as from the twin, at any time after the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mimicforge.backends.base import MimicEnv
+from mimicforge.datasets import DatasetReader
+from mimicforge.errors import BackendUnavailable, ConfigError, DatasetFormatError
+from mimicforge.media.images import to_png_array
+
+FORMATS = (".mp4", ".gif")
+
+
+def state_at(states: dict[str, Any], t: int) -> dict[str, Any]:
+    """Row ``t`` of a recorded state tree."""
+    return {k: state_at(v, t) if isinstance(v, dict) else np.asarray(v)[t] for k, v in states.items()}
+
+
+def displayable(modality: str, frame: np.ndarray) -> np.ndarray:
+    """An RGB uint8 view of any modality (depth as a grey ramp, segmentation without alpha)."""
+    if modality == "depth":
+        d = np.asarray(frame, dtype=np.float64)
+        finite = d[np.isfinite(d) & (d > 0)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        grey = np.clip((d - lo) / max(hi - lo, 1e-6), 0, 1)
+        return np.repeat((255 * (1 - grey)).astype(np.uint8)[..., None], 3, axis=2)
+    img = to_png_array(modality, frame)
+    return img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+
+
+def demo_frames(env: MimicEnv, path: str | os.PathLike[str], demo: str, cameras: Sequence[str],
+                modality: str = "rgb", stride: int = 1) -> Iterator[np.ndarray]:
+    """Frames of one demo, cameras side by side, from its initial state and every ``stride``-th state."""
+    with DatasetReader(path) as r:
+        if demo not in r.demo_names:
+            raise DatasetFormatError(f"{path} has no demo {demo!r} (it has {', '.join(r.demo_names[:5])}, ...)")
+        d = r.demo(demo, parts=("initial_state", "states"))
+    if not d.states or not d.initial_state:
+        raise DatasetFormatError(f"{path}: {demo} has no recorded states to render")
+    rows = [state_at(d.initial_state, 0)] + [state_at(d.states, t) for t in range(0, d.num_samples, stride)]
+    for state in rows:
+        env.reset_to(state)
+        yield np.concatenate([displayable(modality, env.render(c, modality)) for c in cameras], axis=1)
+
+
+def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike[str], fps: float = 20.0) -> int:
+    """Write frames to ``out`` (.mp4 or .gif, by suffix). Returns the number of frames written."""
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise ConfigError(f"preview file {out} must end in {' or '.join(FORMATS)}")
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise BackendUnavailable("previews need imageio; install with: pip install 'mimicforge[sim]'") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    count = 0
+    if out.suffix.lower() == ".mp4":
+        writer = imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
+                                    macro_block_size=8, ffmpeg_log_level="error")
+    else:
+        writer = imageio.get_writer(tmp, format="GIF", duration=1.0 / fps, loop=0)
+    try:
+        for frame in frames:
+            writer.append_data(frame)
+            count += 1
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    writer.close()
+    tmp.replace(out)
+    return count
