@@ -196,7 +196,8 @@ def _check_actions(env: MimicEnv, task: TaskSpec, seed: int) -> Problems:
         problems.append(f"target_eef_pose_to_action does not invert action_to_target_eef_pose ({back} vs {raw})")
     far = current.copy()
     far[:3, 3] += 5.0
-    noisy = [env.target_eef_pose_to_action({eef: far}, grip, {eef: 0.03}, np.random.default_rng(seed)) for _ in range(2)]
+    noisy = [env.target_eef_pose_to_action({eef: far}, grip, {eef: 0.03}, np.random.default_rng(seed))
+             for _ in range(2)]
     if not np.array_equal(noisy[0], noisy[1]):
         problems.append("the same noise Generator state gave different actions")
     if np.abs(noisy[0][:-1]).max() > 1.0:

@@ -4,8 +4,8 @@ All checks live here so that a missing piece fails once, in one line, with the c
 
 ``MUJOCO_GL`` is read by ``import mujoco`` itself, which raises a bare RuntimeError on a bad value, so
 it is checked before MuJoCo is imported. When it is unset on a machine without a display, a working
-headless platform is chosen (EGL, else OSMesa) so that rendering works without any setup; an explicit
-value is always respected.
+headless platform is chosen (EGL, else OSMesa) so that rendering works without any setup, also when
+the program imported MuJoCo first (``adopt_headless_gl``); an explicit value is always respected.
 """
 
 from __future__ import annotations
@@ -42,13 +42,41 @@ def check_mujoco_gl() -> str | None:
                 "MUJOCO_GL=osmesa for headless rendering (glfw needs a display), or unset it"
             )
         return value or None
-    if "mujoco" in sys.modules or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return None
+    if "mujoco" in sys.modules or not _headless():
+        return None  # an imported MuJoCo has fixed its platform already: see adopt_headless_gl
     for value, lib in _HEADLESS_LIBS:
         if ctypes.util.find_library(lib):
             os.environ["MUJOCO_GL"] = value
             return value
     return None
+
+
+def _headless() -> bool:
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def adopt_headless_gl(mujoco: ModuleType) -> None:
+    """Give an already imported MuJoCo a headless OpenGL platform if it ended up with none.
+
+    ``import mujoco`` fixes its platform from ``MUJOCO_GL`` once. A program that imported MuJoCo
+    before the twin (with ``MUJOCO_GL`` unset, on a machine without a display) got GLFW, which cannot
+    work there; the renderer looks the context class up when it is made, so pointing it at EGL (or
+    OSMesa) is enough. An explicit ``MUJOCO_GL`` is never overridden.
+    """
+    if os.environ.get("MUJOCO_GL") or not _headless():
+        return
+    from importlib import import_module
+
+    for value, lib in _HEADLESS_LIBS:
+        if not ctypes.util.find_library(lib):
+            continue
+        try:
+            context = import_module(f"mujoco.{value}").GLContext
+            import_module("mujoco.rendering.classic.gl_context").GLContext = context
+        except (ImportError, AttributeError):
+            continue
+        os.environ["MUJOCO_GL"] = value
+        return
 
 
 def import_mujoco() -> ModuleType:

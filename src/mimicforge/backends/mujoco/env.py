@@ -2,8 +2,9 @@
 
 One env step is Isaac's: the action is processed once (IK command, gripper target), then five physics
 steps of 10 ms each recompute the IK on the current kinematics (``mj_step1``), set the servo targets,
-and integrate (``mj_step2``). Observations, poses and signals are computed once, after the step, and
-served from that cache until the next step, so the generator's many queries per step cost nothing.
+and integrate (``mj_step2``, then ``substeps - 1`` more MuJoCo steps holding the IK increment; see
+``ControlParams``). Observations, poses and signals are computed once, after the step, and served from
+that cache until the next step, so the generator's many queries per step cost nothing.
 
 Everything random comes from one ``numpy.random.Generator`` (re-seeded by ``reset(seed)``), and every
 reset clears MuJoCo's data, so an episode depends only on its seed or initial state.
@@ -11,7 +12,6 @@ reset clears MuJoCo's data, so an episode depends only on its seed or initial st
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,6 +72,11 @@ class FrankaStackTwin:
         self._finger_ctrl = slice(len(ARM_JOINTS), len(ARM_JOINTS) + len(FINGER_JOINTS))
         self._cube_q = {n: int(m.jnt_qposadr[m.joint(f"{n}_joint").id]) for n in CUBES}
         self._cube_v = {n: int(m.jnt_dofadr[m.joint(f"{n}_joint").id]) for n in CUBES}
+        first = self._cube_q[CUBES[0]]
+        if [self._cube_q[n] for n in CUBES] != [first + 7 * i for i in range(len(CUBES))]:
+            raise ValueError("the cubes' free joints must be consecutive in qpos")
+        self._cube_block = slice(first, first + 7 * len(CUBES))
+        self._cube_bodies = [m.body(n).id for n in CUBES]
         self._q_low = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 0].copy()
         self._q_high = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 1].copy()
         self._default_q = np.asarray(DEFAULT_JOINT_POS, dtype=np.float64)
@@ -81,7 +86,6 @@ class FrankaStackTwin:
         self._last_action = np.zeros(self.action_dim)
         self._processed = np.zeros(8)
         self._rig: Any = None
-        self._closed = False
         self.reset(seed)
 
     # ------------------------------------------------------------------------------------ episodes
@@ -122,6 +126,13 @@ class FrankaStackTwin:
             obj = state["rigid_object"][name]
             cubes[name] = (np.asarray(obj["root_pose"], dtype=np.float64).reshape(-1),
                            np.asarray(obj["root_velocity"], dtype=np.float64).reshape(-1))
+        sizes = {"joint_position": (q.size, 9), "joint_velocity": (v.size, 9)}
+        for name, (pose, vel) in cubes.items():
+            sizes[f"{name}/root_pose"] = (pose.size, 7)
+            sizes[f"{name}/root_velocity"] = (vel.size, 6)
+        wrong = [f"{k} has {got} values, not {want}" for k, (got, want) in sizes.items() if got != want]
+        if wrong:
+            raise ValueError(f"not a state of this scene: {'; '.join(wrong)}")
         self._set(q, v, cubes)
         return self._obs
 
@@ -173,40 +184,37 @@ class FrankaStackTwin:
         d = self.data
         h = self._hand
         hand_rot = d.xmat[h].reshape(3, 3)
-        self._eef_pos = d.xpos[h] + hand_rot @ self._eef_offset
-        self._eef_quat = d.xquat[h].copy()
+        eef = d.xpos[h] + hand_rot @ self._eef_offset
+        self._eef_pos = eef
         self._eef_pose = np.eye(4)
         self._eef_pose[:3, :3] = hand_rot
-        self._eef_pose[:3, 3] = self._eef_pos
+        self._eef_pose[:3, 3] = eef
         q = d.qpos[self._robot_q].copy()
         self._fingers = q[7:9]
-        cube_pos, cube_quat, self._cube_poses = {}, {}, {}
-        for name, a in self._cube_q.items():
-            cube_pos[name] = d.qpos[a:a + 3].copy()
-            cube_quat[name] = d.qpos[a + 3:a + 7].copy()
-            pose = np.eye(4)
-            pose[:3, :3] = quat_to_mat(cube_quat[name])
-            pose[:3, 3] = cube_pos[name]
-            self._cube_poses[name] = pose
-        self._cube_pos, self._cube_quat = cube_pos, cube_quat
-        c1, c2, c3 = (cube_pos[n] for n in CUBES)
-        e = self._eef_pos
+        cubes = d.qpos[self._cube_block].reshape(len(CUBES), 7)  # (pos, quat) per cube, in CUBES order
+        pos = cubes[:, :3]
+        poses = np.zeros((len(CUBES), 4, 4))
+        poses[:, :3, :3] = d.xmat[self._cube_bodies].reshape(-1, 3, 3)
+        poses[:, :3, 3] = pos
+        poses[:, 3, 3] = 1.0
+        self._cube_poses = dict(zip(CUBES, poses, strict=True))
+        self._cube_pos = dict(zip(CUBES, pos, strict=True))
         f32 = np.float32
+        rel = np.concatenate([(pos - eef).reshape(-1), pos[0] - pos[1], pos[1] - pos[2], pos[0] - pos[2]])
         self._obs = {
             "actions": self._last_action.astype(f32),
             "joint_pos": (q - self._default_q).astype(f32),
             "joint_vel": d.qvel[self._robot_v].astype(f32),
-            "object": np.concatenate([c1, cube_quat["cube_1"], c2, cube_quat["cube_2"], c3, cube_quat["cube_3"],
-                                      c1 - e, c2 - e, c3 - e, c1 - c2, c2 - c3, c1 - c3]).astype(f32),
-            "cube_positions": np.concatenate([c1, c2, c3]).astype(f32),
-            "cube_orientations": np.concatenate([cube_quat[n] for n in CUBES]).astype(f32),
-            "eef_pos": e.astype(f32),
-            "eef_quat": self._eef_quat.astype(f32),
+            "object": np.concatenate([cubes.reshape(-1), rel]).astype(f32),
+            "cube_positions": pos.reshape(-1).astype(f32),
+            "cube_orientations": cubes[:, 3:].reshape(-1).astype(f32),
+            "eef_pos": eef.astype(f32),
+            "eef_quat": d.xquat[h].astype(f32),
             "gripper_pos": np.array([q[7], -q[8]], dtype=f32),
         }
         th = self.task.thresholds
-        self._signals = subtask_signals(cube_pos, e, self._fingers, th)
-        self._success = cubes_stacked(cube_pos, self._fingers, th)
+        self._signals = subtask_signals(self._cube_pos, eef, self._fingers, th)
+        self._success = cubes_stacked(self._cube_pos, self._fingers, th)
 
     def observations(self) -> dict[str, np.ndarray]:
         return self._obs
@@ -293,7 +301,6 @@ class FrankaStackTwin:
         if self._rig is not None:
             self._rig.close()
             self._rig = None
-        self._closed = True
 
     def __enter__(self) -> FrankaStackTwin:
         return self
@@ -301,8 +308,3 @@ class FrankaStackTwin:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def angle_between(r1: np.ndarray, r2: np.ndarray) -> float:
-    """Geodesic angle between two rotation matrices."""
-    c = (np.trace(r1 @ r2.T) - 1.0) / 2.0
-    return math.acos(max(-1.0, min(1.0, c)))

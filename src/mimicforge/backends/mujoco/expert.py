@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from mimicforge.backends.mujoco.rotations import mat_to_axis_angle
 CUBE_EDGE = 0.0468
 OPEN, CLOSE = 1.0, -1.0
 _DOWN = np.diag([1.0, -1.0, -1.0])  # hand pointing down, hand x along world x (Isaac's start pose)
+_NOISE_MEMORY = 0.7  # per-step correlation of the action noise (a hand drifts, it does not jitter)
+_NOISE_FRESH = math.sqrt(1.0 - _NOISE_MEMORY**2)  # keeps the noise's standard deviation at sigma
 _YAW_LIMIT = 1.9  # rad of hand heading either side of the start pose that joint 7 allows with margin
 _HAND_HALF = (0.035 + 0.033, 0.105 + 0.033)  # hand half-extent along its x and y, plus a cube's half diagonal
 
@@ -107,7 +110,7 @@ class _Phase:
 class ScriptedExpert:
     """Drives a ``FrankaStackTwin`` through one stacking episode. Call ``act()`` once per step."""
 
-    def __init__(self, env: object, rng: np.random.Generator, style: ExpertStyle | None = None) -> None:
+    def __init__(self, env: Any, rng: np.random.Generator, style: ExpertStyle | None = None) -> None:
         self.env = env
         self.rng = rng
         self.style = style or ExpertStyle.sample(rng)
@@ -117,10 +120,9 @@ class ScriptedExpert:
         self._count = 0
         self._pause = 0
         self._gripper = OPEN
-        self._hold: tuple[np.ndarray, float] | None = None
         self._latched: tuple[np.ndarray, float] | None = None
         self._turns: dict[str, float] = {}
-        self.last_error = (0.0, 0.0)
+        self.last_error = (0.0, 0.0)  # |position error| (m), |rotation error| (rad) of the last move step
 
     # ------------------------------------------------------------------------------ scene queries
     def _eef(self) -> tuple[np.ndarray, np.ndarray]:
@@ -176,10 +178,8 @@ class ScriptedExpert:
         return phases
 
     def _above_eef(self, dz: float) -> tuple[np.ndarray, float]:
-        if self._hold is None:
-            pos, rot = self._eef()
-            self._hold = (pos + np.array([0.0, 0.0, dz]), yaw_of(rot))
-        return self._hold
+        pos, rot = self._eef()
+        return pos + np.array([0.0, 0.0, dz]), yaw_of(rot)
 
     def _pick(self, cube: str) -> list[_Phase]:
         st = self.style
@@ -234,7 +234,7 @@ class ScriptedExpert:
             _Phase(f"lower onto {lower}", down, CLOSE, tol=0.002, yaw_tol=0.04),
             _Phase("still", None, CLOSE, steps=st.dwell_open),
             _Phase(f"release {held}", None, OPEN, steps=6 + st.settle),
-            _Phase("rise", lambda: self._above_eef(st.hover - 0.02), OPEN, tol=0.01, max_steps=30),
+            _Phase("rise", lambda: self._above_eef(st.hover - 0.02), OPEN, tol=0.01, max_steps=30, latch=True),
         ]
 
     # ------------------------------------------------------------------------------ acting
@@ -271,8 +271,8 @@ class ScriptedExpert:
             err_r = mat_to_axis_angle(hand_down(yaw) @ rot.T)
             action[:3] = _cap(st.gain * err_p, st.speed)
             action[3:6] = _cap(st.gain * err_r, st.rot_speed)
-            self._noise += 0.3 * (-self._noise) + np.sqrt(1 - 0.7 ** 2) * self.rng.standard_normal(6) * np.repeat(
-                [st.noise_pos, st.noise_rot], 3)
+            sigma = np.repeat([st.noise_pos, st.noise_rot], 3)
+            self._noise = _NOISE_MEMORY * self._noise + _NOISE_FRESH * sigma * self.rng.standard_normal(6)
             action[:6] += self._noise
             self.last_error = (float(np.linalg.norm(err_p)), float(np.linalg.norm(err_r)))
             close = np.linalg.norm(err_p) < phase.tol and np.linalg.norm(err_r) < phase.yaw_tol
@@ -280,7 +280,6 @@ class ScriptedExpert:
         if finished:
             self._index += 1
             self._count = 0
-            self._hold = None
             self._latched = None
             if self.rng.random() < st.hesitate:
                 self._pause = int(self.rng.integers(1, 4))

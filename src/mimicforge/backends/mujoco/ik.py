@@ -20,17 +20,12 @@ from typing import Any
 import numpy as np
 
 from mimicforge.backends.mujoco.params import ARM_JOINTS, ControlParams
-from mimicforge.backends.mujoco.rotations import (
-    axis_angle_from_quat,
-    quat_conj,
-    quat_from_axis_angle,
-    quat_mul,
-    skew,
-)
+from mimicforge.backends.mujoco.rotations import quat_from_axis_angle, quat_mul, skew
 
 
 class DifferentialIK:
     def __init__(self, mujoco: ModuleType, model: Any, data: Any, params: ControlParams) -> None:
+        self._mj = mujoco
         self._mj_jac = mujoco.mj_jac
         self._model = model
         self._data = data
@@ -46,7 +41,7 @@ class DifferentialIK:
         self.reference = np.asarray(params.jacobian_reference, dtype=np.float64)
         self.unrotated = params.jacobian_offset_unrotated
         self._offset_skew = -skew(self.offset)
-        self._damping = (params.dls_lambda ** 2) * np.eye(6)
+        self._lambda2 = params.dls_lambda ** 2
         if params.arm_velocity_limit is None:
             self._dq_max: np.ndarray | None = None
         else:
@@ -56,6 +51,12 @@ class DifferentialIK:
         self._jacr = np.zeros((3, model.nv))
         self._jac = np.zeros((6, len(joints)))
         self._err = np.zeros(6)
+        self._gram = np.zeros((6, 6))
+        self._sol = np.zeros(6)
+        self._qtmp = np.zeros(4)
+        self._qerr = np.zeros(4)
+        self._rot_err = np.zeros(3)
+        self._dq_zero = np.zeros(len(joints))
         self.desired_pos = np.zeros(3)
         self.desired_quat = np.array([1.0, 0.0, 0.0, 0.0])
 
@@ -98,14 +99,28 @@ class DifferentialIK:
         return self._q
 
     def joint_increment(self) -> np.ndarray:
-        """One DLS step ``dq`` from the current joints towards the desired pose (servo target = q + dq)."""
-        d = self._data
-        rot = d.xmat[self.hand].reshape(3, 3)
+        """One DLS step ``dq`` from the current joints towards the desired pose (servo target = q + dq).
+
+        Runs five times per env step, so it uses MuJoCo's small C helpers on preallocated arrays
+        rather than numpy's general (and, at 6 x 7, overhead-dominated) routines.
+        """
+        d, mj = self._data, self._mj
+        h = self.hand
+        rot = d.xmat[h].reshape(3, 3)
         err = self._err
-        err[:3] = self.desired_pos - (d.xpos[self.hand] + rot @ self.offset)
-        err[3:] = axis_angle_from_quat(quat_mul(self.desired_quat, quat_conj(d.xquat[self.hand])))
+        err[:3] = self.desired_pos - (d.xpos[h] + rot @ self.offset)
+        mj.mju_negQuat(self._qtmp, d.xquat[h])
+        mj.mju_mulQuat(self._qerr, self.desired_quat, self._qtmp)
+        mj.mju_quat2Vel(self._rot_err, self._qerr, 1.0)  # axis * angle, angle in (-pi, pi]
+        err[3:] = self._rot_err
         jac = self.jacobian()
-        dq = jac.T @ np.linalg.solve(jac @ jac.T + self._damping, err)
+        gram = self._gram
+        mj.mju_mulMatMatT(gram, jac, jac)
+        gram.flat[::7] += self._lambda2
+        mj.mju_cholFactor(gram, 0.0)
+        mj.mju_cholSolve(self._sol, gram, err)
+        dq = np.empty(len(self._dq_zero))
+        mj.mju_mulMatTVec(dq, jac, self._sol)
         if self._dq_max is not None:
             np.clip(dq, -self._dq_max, self._dq_max, out=dq)
         return dq

@@ -18,6 +18,7 @@ context is needed (EGL or OSMesa without a display, see ``deps``).
 from __future__ import annotations
 
 import math
+import weakref
 from types import ModuleType
 from typing import Any
 
@@ -66,10 +67,14 @@ class CameraRig:
         self._mujoco = mujoco
         self._model = model
         self.height, self.width = camera.height, camera.width
+        deps.adopt_headless_gl(mujoco)
         try:
             self._renderer = mujoco.Renderer(model, height=self.height, width=self.width)
         except Exception as exc:  # GL context creation fails in many library-specific ways
             raise deps.renderer_error(exc) from None
+        # Free the GL context at the latest when the interpreter exits, while OpenGL can still do it
+        # (an OSMesa context freed during interpreter teardown prints a traceback).
+        self._finalizer = weakref.finalize(self, self._renderer.close)
         self._option = mujoco.MjvOption()
         self._option.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._option.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
@@ -138,4 +143,24 @@ class CameraRig:
         return world.astype(np.float32)
 
     def close(self) -> None:
-        self._renderer.close()
+        self._finalizer()
+
+
+def to_uint8(image: np.ndarray, modality: str) -> np.ndarray:
+    """An RGB picture of any modality: normals as (n + 1) / 2, depth as grey (near = bright)."""
+    if modality == "rgb":
+        return image
+    if modality == "semantic_segmentation":
+        return image[..., :3]
+    if modality == "normals":
+        return np.clip((image + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    finite = np.isfinite(image)
+    near, far = (float(image[finite].min()), float(image[finite].max())) if finite.any() else (0.0, 1.0)
+    grey = np.where(finite, 1.0 - (image - near) / max(far - near, 1e-6), 0.0)
+    return np.repeat((grey * 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def contact_sheet(env: Any, modalities: tuple[str, ...] = ("rgb",)) -> np.ndarray:
+    """One image: a row per modality, a column per camera."""
+    rows = [np.concatenate([to_uint8(env.render(c, m), m) for c in env.cameras], axis=1) for m in modalities]
+    return np.concatenate(rows, axis=0)

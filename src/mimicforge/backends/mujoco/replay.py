@@ -28,7 +28,10 @@ from mimicforge.tasks import task_for_env
 
 log = logging.getLogger(__name__)
 
-_NEEDED = ("actions", "initial_state", "obs/eef_pos")
+_NEEDED = ("actions", "obs/eef_pos", "initial_state/articulation/robot/joint_position",
+           "initial_state/articulation/robot/joint_velocity",
+           *(f"initial_state/rigid_object/{c}/{k}" for c in ("cube_1", "cube_2", "cube_3")
+             for k in ("root_pose", "root_velocity")))
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,15 @@ def _load(reader: DatasetReader, name: str, grasp: str) -> dict[str, Any]:
 def replay_demo(env: Any, name: str, demo: dict[str, Any], grasp: str) -> DemoReplay:
     actions, recorded = demo["actions"], demo["eef_pos"]
     steps = len(actions)
+    if actions.ndim != 2 or actions.shape[1] != env.action_dim:
+        raise DatasetFormatError(f"data/{name}/actions has shape {actions.shape}; the twin takes "
+                                 f"(steps, {env.action_dim}) IK-Rel actions")
     grasp_at = _first_true(demo["signals"][grasp])
     pregrasp = steps if grasp_at is None else grasp_at
-    env.reset_to(demo["initial_state"])
+    try:
+        env.reset_to(demo["initial_state"])
+    except ValueError as exc:
+        raise DatasetFormatError(f"data/{name}/initial_state is {exc}") from None
     sq_err: list[float] = []
     first: dict[str, int | None] = {k: None for k in demo["signals"]}
     for t in range(steps):
@@ -133,7 +142,10 @@ def replay_dataset(path: str | os.PathLike[str], *, params: Any = None,
     results = []
     with FrankaStackTwin(params) as env:
         for name, demo in demos.items():
-            result = replay_demo(env, name, demo, grasp)
+            try:
+                result = replay_demo(env, name, demo, grasp)
+            except DatasetFormatError as exc:
+                raise DatasetFormatError(f"{shown}: {exc}") from None
             log.debug("%s: pre-grasp eef RMSE %.2f mm, success %s", name, 1e3 * result.pregrasp_eef_rmse_m,
                       result.success)
             if on_demo is not None:

@@ -1,0 +1,73 @@
+"""The scene: Isaac Lab's names, the real robot's kinematics, the cube geometry and the camera poses."""
+
+from __future__ import annotations
+
+import h5py
+import mujoco
+import numpy as np
+
+from mimicforge.backends.mujoco import scene
+from mimicforge.backends.mujoco.params import ARM_JOINTS, FINGER_JOINTS, TwinParams
+from mimicforge.backends.mujoco.rotations import quat_to_mat
+
+ISAAC_BODIES = {f"panda_link{i}" for i in range(8)} | {"panda_hand", "panda_leftfinger", "panda_rightfinger"}
+
+
+def test_names_are_isaac_labs(twin) -> None:
+    m = twin.model
+    bodies = {m.body(i).name for i in range(m.nbody)}
+    assert ISAAC_BODIES <= bodies
+    assert {"cube_1", "cube_2", "cube_3"} <= bodies
+    joints = [m.joint(i).name for i in range(m.njnt)]
+    assert joints[:9] == [*ARM_JOINTS, *FINGER_JOINTS]  # Isaac's joint order: obs/joint_pos columns
+
+
+def test_forward_kinematics_match_the_recorded_end_effector(twin, source_path) -> None:
+    """The end effector computed from each demo's first joint state equals Isaac's to a micrometre."""
+    m, d = twin.model, twin.data
+    hand = m.body("panda_hand").id
+    with h5py.File(source_path, "r") as f:
+        for name in f["data"]:
+            g = f["data"][name]
+            d.qpos[:9] = g["initial_state/articulation/robot/joint_position"][0]
+            mujoco.mj_kinematics(m, d)
+            eef = d.xpos[hand] + d.xmat[hand].reshape(3, 3) @ [0, 0, 0.1034]
+            assert np.abs(eef - g["obs/eef_pos"][0]).max() < 1e-6, name
+            recorded = quat_to_mat(g["obs/eef_quat"][0].astype(np.float64))
+            assert np.abs(d.xmat[hand].reshape(3, 3) - recorded).max() < 1e-5, name
+
+
+def test_cubes_rest_at_isaacs_height_and_stack_at_the_cube_edge(twin) -> None:
+    twin.reset(seed=3)
+    hold = np.zeros(7)
+    hold[6] = 1.0
+    for _ in range(20):
+        obs = twin.step(hold)
+    z = obs["cube_positions"][2::3]
+    np.testing.assert_allclose(z, 0.0203, atol=2e-4)
+    m = twin.model
+    half = m.geom_size[m.geom("cube_1").id]
+    np.testing.assert_allclose(half, 0.0234)
+
+
+def test_camera_optical_axes_match_the_spec(twin) -> None:
+    """table_cam looks along -x, 25 degrees down, hitting the table plane at x = 0.292."""
+    d, m = twin.data, twin.model
+    mujoco.mj_forward(m, d)
+    cam = m.camera("table_cam").id
+    forward = -d.cam_xmat[cam].reshape(3, 3)[:, 2]
+    pos = d.cam_xpos[cam]
+    np.testing.assert_allclose(pos, [1.0, 0.0, 0.33], atol=1e-9)
+    hit = pos + forward * (-pos[2] / forward[2])
+    np.testing.assert_allclose(hit[:2], [0.292, 0.0], atol=2e-3)
+    high = m.camera("table_high_cam").id
+    np.testing.assert_allclose(-d.cam_xmat[high].reshape(3, 3)[:, 2], [-0.438, -0.794, -0.422], atol=2e-3)
+    # Isaac's 704 x 1280 pinhole has a 27.0 degree vertical field of view; the aspect is kept at any size
+    assert abs(scene.vertical_fov_deg(704, 1280) - 27.0) < 0.05
+    assert abs(m.cam_fovy[cam] - scene.vertical_fov_deg(176, 320)) < 1e-9
+
+
+def test_calibrated_choices_are_named_parameters() -> None:
+    c = TwinParams().control
+    assert c.jacobian_reference == (0.0, 0.0, 0.025) and c.jacobian_offset_unrotated
+    assert c.arm_force_limit is None and c.arm_extra_damping == 2.0 and c.hold_increment
