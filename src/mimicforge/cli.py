@@ -128,6 +128,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """Resolve the settings from --config, the environment and defaults; --check only validates them.
+
+    ``launch.sh`` runs ``mimicforge config --check`` before starting anything slow, so a bad variable
+    in a compose file fails in a second with the same one-line message the generator would give.
+    """
+    from mimicforge.config import load_config, to_toml
+    from mimicforge.outputs import OutputPaths
+
+    cfg = load_config(config_file=args.config)
+    OutputPaths.beside(cfg.generation.output_file)
+    if args.check:
+        return 0
+    print(to_toml(cfg), end="")
+    return 0
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     from mimicforge.backends.mujoco.record import record_demos
 
@@ -184,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="IN", help="files to merge, in order")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = add("config", cmd_config, "Show the resolved settings (file < environment < defaults); --check validates.")
+    p.add_argument("--config", help="TOML file with [generation], [cameras], [workers] settings")
+    p.add_argument("--check", action="store_true", help="only validate: exit 2 with one line on a bad value")
+
     p = add("generate", cmd_generate, "Generate demos from an annotated source dataset (MimicGen).")
     p.add_argument("--input", help="annotated source dataset (default datasets/annotated_dataset.hdf5; INPUT_FILE)")
     p.add_argument("--output", help="output dataset, x/name.hdf5 (default datasets/generated.hdf5; OUTPUT_FILE)")
@@ -232,23 +253,39 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    def run() -> int:
+        args = build_parser().parse_args(argv)
+        configure_logging(args.verbose)
+        return int(args.func(args) or 0)
+
+    return run_guarded(run)
+
+
+def configure_logging(verbose: bool = False) -> None:
+    debug = os.environ.get("MIMICFORGE_DEBUG", "") not in ("", "0")
+    logging.basicConfig(
+        level=logging.DEBUG if (verbose or debug) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def run_guarded(func: Callable[[], int], prog: str = "mimicforge") -> int:
+    """Run a command and map what escapes it to one stderr line and an exit code (see module docstring).
+
+    Shared by ``mimicforge`` and the Isaac Lab container entry (``standalone/generate.py``), so both
+    report errors the same way.
+    """
     debug = os.environ.get("MIMICFORGE_DEBUG", "") not in ("", "0")
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        logging.basicConfig(
-            level=logging.DEBUG if (args.verbose or debug) else logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            datefmt="%H:%M:%S",
-        )
-        return int(args.func(args) or 0)
+        return func()
     except MimicforgeError as exc:
         if debug:
             traceback.print_exc()
-        print(f"mimicforge: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("mimicforge: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
@@ -256,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         print(
-            f"mimicforge: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+            f"{prog}: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
             "(rerun with MIMICFORGE_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )

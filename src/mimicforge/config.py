@@ -349,3 +349,18 @@ def from_toml_text(text: str, origin: str) -> RunConfig:
         cameras=CameraConfig(**values["cameras"]),
         workers=WorkerConfig(**values["workers"]),
     )
+
+
+def resolve_input(cfg: RunConfig) -> RunConfig:
+    """Fill in the default input, or say how to get one. Never makes data up."""
+    g = cfg.generation
+    if g.input_file is not None:
+        return cfg
+    if DEFAULT_INPUT.is_file():
+        from dataclasses import replace
+
+        return replace(cfg, generation=replace(g, input_file=DEFAULT_INPUT))
+    raise ConfigError(
+        f"no input dataset: pass --input FILE (or INPUT_FILE=...), put an annotated Isaac Lab Mimic file at "
+        f"{DEFAULT_INPUT}, or record one on the twin with 'mimicforge record --num-demos 10 --out {DEFAULT_INPUT}'"
+    )

@@ -19,9 +19,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mimicforge.errors import ConfigError
+import h5py
+
+from mimicforge.datasets import layout  # constants only
+from mimicforge.errors import ConfigError, OutputExistsError
+
+if TYPE_CHECKING:
+    from mimicforge.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -129,3 +135,96 @@ def read_metrics(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 continue
             if isinstance(rec, dict):
                 yield rec
+
+
+# ------------------------------------------------------------------ runs over these files (both engines)
+@dataclass
+class Summary:
+    output: str
+    target: int
+    stop_on: str
+    successes: int  # in the output file, resumed ones included
+    attempts: int  # attempt indices used so far, resumed ones included
+    new_successes: int
+    new_attempts: int
+    seconds: float
+    reached: bool
+
+    @property
+    def success_rate(self) -> float:
+        return self.new_successes / self.new_attempts if self.new_attempts else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["success_rate"] = round(self.success_rate, 4)
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+@dataclass(frozen=True)
+class Resumed:
+    successes: int  # demos already in name.hdf5
+    next_attempt: dict[int, int]  # per worker, the first attempt index not yet on record
+
+    def next_for(self, worker: int) -> int:
+        return self.next_attempt.get(worker, 0)
+
+
+def demo_keys(path: Path) -> dict[tuple[int, int], str]:
+    """(worker, attempt) -> demo name for every demo of a mimicforge output file (empty if absent)."""
+    keys: dict[tuple[int, int], str] = {}
+    if not path.exists():
+        return keys
+    with h5py.File(path, "r", locking=False) as f:
+        data = f.get(layout.DATA)
+        if data is None:
+            return keys
+        for name in data.keys():
+            if layout.demo_index(name) is None:
+                continue
+            attrs = data[name].attrs
+            if layout.ATTR_ATTEMPT in attrs:
+                keys[(int(attrs.get(layout.ATTR_WORKER, 0)), int(attrs[layout.ATTR_ATTEMPT]))] = name
+    return keys
+
+
+def scan_existing(paths: OutputPaths) -> Resumed:
+    """Where previous runs of these outputs stopped. The HDF5 files are the record of what was kept
+    (each demo carries the worker and attempt that made it); metrics lines cover attempts that kept nothing."""
+    last: dict[int, int] = {}
+
+    def seen(worker: int, attempt: int) -> None:
+        last[worker] = max(last.get(worker, -1), attempt)
+
+    main = demo_keys(paths.dataset)
+    for w, a in [*main, *demo_keys(paths.failed)]:
+        seen(w, a)
+    for rec in read_metrics(paths.metrics):
+        if isinstance(rec.get("attempt"), int):
+            seen(int(rec.get("worker", 0)), rec["attempt"])
+    successes = 0
+    if paths.dataset.exists():
+        with h5py.File(paths.dataset, "r", locking=False) as f:
+            data = f.get(layout.DATA)
+            successes = sum(layout.demo_index(k) is not None for k in data.keys()) if data is not None else 0
+    return Resumed(successes, {w: a + 1 for w, a in last.items()})
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def output_mode(cfg: RunConfig, paths: OutputPaths) -> str:
+    """The writer mode for the run: create (nothing there), append (resume) or overwrite."""
+    existing = [p for p in paths.all() if p.exists()]
+    if cfg.on_existing == "overwrite":
+        return "overwrite"
+    if cfg.on_existing == "resume":
+        return "append" if existing else "create"
+    if existing:
+        listed = ", ".join(str(p) for p in existing[:2])
+        raise OutputExistsError(f"{listed} already exist{'s' * (len(existing) == 1)}; pass --resume to continue "
+                                "that run, --overwrite to replace it, or choose another --output")
+    return "create"

@@ -14,70 +14,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
-from mimicforge.config import DEFAULT_INPUT, RunConfig
-from mimicforge.errors import ConfigError, GenerationStalled, Interrupted, OutputExistsError
+from mimicforge.config import RunConfig, resolve_input  # noqa: F401 (resolve_input re-exported)
+from mimicforge.errors import GenerationStalled, Interrupted
 from mimicforge.mimic.generator import TrialAborted
-from mimicforge.outputs import MetricsRecord, OutputPaths
+from mimicforge.outputs import MetricsRecord, OutputPaths, Summary, output_mode  # noqa: F401 (re-exported)
 from mimicforge.run.session import EnvFactory, Session
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Summary:
-    output: str
-    target: int
-    stop_on: str
-    successes: int  # in the output file, resumed ones included
-    attempts: int  # attempt indices used so far, resumed ones included
-    new_successes: int
-    new_attempts: int
-    seconds: float
-    reached: bool
-
-    @property
-    def success_rate(self) -> float:
-        return self.new_successes / self.new_attempts if self.new_attempts else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["success_rate"] = round(self.success_rate, 4)
-        d["seconds"] = round(self.seconds, 3)
-        return d
-
-
-def resolve_input(cfg: RunConfig) -> RunConfig:
-    """Fill in the default input, or say how to get one. Never makes data up."""
-    g = cfg.generation
-    if g.input_file is not None:
-        return cfg
-    if DEFAULT_INPUT.is_file():
-        from dataclasses import replace
-
-        return replace(cfg, generation=replace(g, input_file=DEFAULT_INPUT))
-    raise ConfigError(
-        f"no input dataset: pass --input FILE (or INPUT_FILE=...), put an annotated Isaac Lab Mimic file at "
-        f"{DEFAULT_INPUT}, or record one on the twin with 'mimicforge record --num-demos 10 --out {DEFAULT_INPUT}'"
-    )
-
-
-def output_mode(cfg: RunConfig, paths: OutputPaths) -> str:
-    """The writer mode for the run: create (nothing there), append (resume) or overwrite."""
-    existing = [p for p in paths.all() if p.exists()]
-    if cfg.on_existing == "overwrite":
-        return "overwrite"
-    if cfg.on_existing == "resume":
-        return "append" if existing else "create"
-    if existing:
-        listed = ", ".join(str(p) for p in existing[:2])
-        raise OutputExistsError(f"{listed} already exist{'s' * (len(existing) == 1)}; pass --resume to continue "
-                                "that run, --overwrite to replace it, or choose another --output")
-    return "create"
 
 
 class StopFlag:

@@ -12,10 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-import h5py
 import numpy as np
 
 from mimicforge.backends.base import EpisodeRecorder, MimicEnv
@@ -23,7 +20,15 @@ from mimicforge.config import RunConfig, to_toml
 from mimicforge.datasets import DatasetReader, DatasetWriter, layout, load_source_dataset
 from mimicforge.errors import ConfigError
 from mimicforge.mimic.generator import MimicGenerator, MimicSettings
-from mimicforge.outputs import MetricsLog, MetricsRecord, OutputPaths, read_metrics
+from mimicforge.outputs import (  # noqa: F401 (Resumed, demo_keys, scan_existing: moved to outputs, re-exported)
+    MetricsLog,
+    MetricsRecord,
+    OutputPaths,
+    Resumed,
+    demo_keys,
+    scan_existing,
+    write_text_atomic,
+)
 from mimicforge.run.images import FrameSink
 from mimicforge.tasks import TaskSpec, task_for_env
 
@@ -34,61 +39,6 @@ EnvFactory = Callable[[TaskSpec, RunConfig], MimicEnv]
 
 def attempt_seed(seed: int, worker: int, attempt: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(worker, attempt))
-
-
-@dataclass(frozen=True)
-class Resumed:
-    successes: int  # demos already in name.hdf5
-    next_attempt: dict[int, int]  # per worker, the first attempt index not yet on record
-
-    def next_for(self, worker: int) -> int:
-        return self.next_attempt.get(worker, 0)
-
-
-def demo_keys(path: Path) -> dict[tuple[int, int], str]:
-    """(worker, attempt) -> demo name for every demo of a mimicforge output file (empty if absent)."""
-    keys: dict[tuple[int, int], str] = {}
-    if not path.exists():
-        return keys
-    with h5py.File(path, "r", locking=False) as f:
-        data = f.get(layout.DATA)
-        if data is None:
-            return keys
-        for name in data.keys():
-            if layout.demo_index(name) is None:
-                continue
-            attrs = data[name].attrs
-            if layout.ATTR_ATTEMPT in attrs:
-                keys[(int(attrs.get(layout.ATTR_WORKER, 0)), int(attrs[layout.ATTR_ATTEMPT]))] = name
-    return keys
-
-
-def scan_existing(paths: OutputPaths) -> Resumed:
-    """Where previous runs of these outputs stopped. The HDF5 files are the record of what was kept
-    (each demo carries the worker and attempt that made it); metrics lines cover attempts that kept nothing."""
-    last: dict[int, int] = {}
-
-    def seen(worker: int, attempt: int) -> None:
-        last[worker] = max(last.get(worker, -1), attempt)
-
-    main = demo_keys(paths.dataset)
-    for w, a in [*main, *demo_keys(paths.failed)]:
-        seen(w, a)
-    for rec in read_metrics(paths.metrics):
-        if isinstance(rec.get("attempt"), int):
-            seen(int(rec.get("worker", 0)), rec["attempt"])
-    successes = 0
-    if paths.dataset.exists():
-        with h5py.File(paths.dataset, "r", locking=False) as f:
-            data = f.get(layout.DATA)
-            successes = sum(layout.demo_index(k) is not None for k in data.keys()) if data is not None else 0
-    return Resumed(successes, {w: a + 1 for w, a in last.items()})
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 class Session:

@@ -1,0 +1,265 @@
+"""Run Isaac Lab Mimic's own generator under mimicforge's settings, outputs and safety rails.
+
+The flow is Isaac Lab's (``setup_env_config`` -> ``gym.make`` -> ``setup_async_generation`` ->
+``env_loop``); the driver only prepares, launches, watches and collects:
+
+1. ``plan_run`` checks everything that needs no simulator (settings, input file, output policy, resume
+   point) so that mistakes fail in a second, before Kit starts;
+2. ``launch`` applies nest_asyncio where a loop already runs (Jupyter), then starts Kit headless;
+3. ``generate`` picks the API variant that binds to the installed release (``api``), points the
+   recorder at a staging folder (``staging``), resets the module counters, runs ``env_loop`` under the
+   ``watchdog`` and the graceful ``signals`` handler, and collects every finished attempt into OUT.
+
+All Isaac calls go through an ``IsaacBoundary`` (``boundary.RealIsaac`` by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mimicforge.backends.isaaclab import api
+from mimicforge.backends.isaaclab.boundary import IsaacBoundary, RealIsaac
+from mimicforge.backends.isaaclab.eventloop import prepare_event_loop
+from mimicforge.backends.isaaclab.images import FrameSorter, redirect_camera_terms
+from mimicforge.backends.isaaclab.signals import GracefulStop
+from mimicforge.backends.isaaclab.staging import STAGING_NAME, Collector, Staging
+from mimicforge.backends.isaaclab.watchdog import Counters, Watchdog, WatchdogAbort
+from mimicforge.config import GenerationConfig, RunConfig, resolve_input, to_toml
+from mimicforge.datasets import DatasetReader
+from mimicforge.errors import BackendUnavailable, ConfigError, GenerationStalled, Interrupted
+from mimicforge.outputs import MetricsRecord, OutputPaths, Resumed, Summary, output_mode, scan_existing
+from mimicforge.tasks import TASKS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STALL_TIMEOUT = 900.0  # seconds without a finished attempt before the run counts as stuck
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything decided before the simulator starts."""
+
+    cfg: RunConfig
+    input_file: Path
+    paths: OutputPaths
+    mode: str  # DatasetWriter mode: create | append | overwrite
+    env_name: str
+    resumed: Resumed
+    remaining: int  # trials still to run (Isaac's generation_num_trials for this run)
+    num_subtasks: int
+
+
+def plan_run(cfg: RunConfig) -> RunPlan:
+    """Validate a run without Isaac Sim: input readable, output policy, cameras, what is left to do."""
+    cfg = resolve_input(cfg)
+    g = cfg.generation
+    assert g.input_file is not None
+    paths = OutputPaths.beside(g.output_file)
+    if cfg.cameras.cameras and g.num_envs > 1:
+        raise ConfigError(f"cameras need NUM_ENVS=1 on the Isaac Lab engine (got NUM_ENVS={g.num_envs}): Isaac Lab's "
+                          "recorder does not say which env an exported demo came from, so frames cannot be matched")
+    with DatasetReader(g.input_file) as reader:
+        env_name = g.task or reader.env_name
+    if not env_name:
+        raise ConfigError(f"{g.input_file} does not name its env in data/env_args; set TASK (or --task)")
+    paths.dataset.parent.mkdir(parents=True, exist_ok=True)
+    mode = output_mode(cfg, paths)
+    resumed = scan_existing(paths) if mode == "append" else Resumed(0, {})
+    done = resumed.successes if g.stop_on == "successes" else resumed.next_for(0)
+    task = TASKS.get(env_name)
+    num_subtasks = len(task.subtasks[task.eef_names[0]]) if task is not None else 0
+    return RunPlan(cfg, Path(g.input_file), paths, mode, env_name, resumed, max(g.num_trials - done, 0), num_subtasks)
+
+
+@dataclass
+class Simulation:
+    """A started Kit app and the boundary it came from (one per process; Kit cannot restart)."""
+
+    app: Any
+    isaac: IsaacBoundary = field(default_factory=RealIsaac)
+    nested_loop: bool = False
+
+
+def launch(cfg: RunConfig, *, isaac: IsaacBoundary | None = None, device: str = "cuda:0") -> Simulation:
+    """Start Isaac Sim headless (with cameras when ``cfg.cameras.cameras`` asks for them)."""
+    isaac = isaac or RealIsaac()
+    nested = prepare_event_loop()
+    app = isaac.launch_app(headless=True, enable_cameras=bool(cfg.cameras.cameras), device=device)
+    return Simulation(app, isaac, nested)
+
+
+def close(sim: Simulation, exit_code: int = 0) -> None:
+    sim.isaac.close_app(sim.app, exit_code)
+
+
+# ----------------------------------------------------------------------------------------- env config
+def configure_env_cfg(env_cfg: Any, g: GenerationConfig, export_mode: Any) -> None:
+    """Write mimicforge's settings into the parsed env config (fields listed in ``api``)."""
+    dg = env_cfg.datagen_config
+    dg.generation_guarantee = g.stop_on == "successes"
+    dg.generation_keep_failed = True  # staging keeps every attempt; KEEP_FAILED decides what reaches OUT
+    dg.seed = g.seed
+    per_subtask = g.select_source == "per_subtask"
+    dg.generation_select_src_per_subtask = per_subtask
+    if per_subtask and hasattr(dg, "generation_select_src_per_arm"):
+        # Isaac Lab 2.3 selects once per trial unless per-arm selection is on, even with per_subtask set.
+        dg.generation_select_src_per_arm = True
+    env_cfg.recorders.dataset_export_mode = export_mode
+    for subtasks in env_cfg.subtask_configs.values():
+        for sub in subtasks:
+            if g.selection_strategy is not None:
+                sub.selection_strategy = g.selection_strategy
+            if g.nn_k is not None:
+                sub.selection_strategy_kwargs = {**dict(sub.selection_strategy_kwargs or {}), "nn_k": g.nn_k}
+            if g.action_noise is not None:
+                sub.action_noise = g.action_noise
+            if g.num_interpolation_steps is not None:
+                sub.num_interpolation_steps = g.num_interpolation_steps
+
+
+def reset_counters(generation: ModuleType) -> None:
+    """Isaac Lab keeps the attempt counters in module globals that it never resets: a second run in the
+    same process (a notebook) would otherwise start from the first run's counts and stop at once."""
+    for name in api.COUNTERS:
+        setattr(generation, name, 0)
+
+
+def read_counters(generation: ModuleType) -> Counters:
+    return Counters(*(int(getattr(generation, name)) for name in api.COUNTERS))
+
+
+def finish_after_current_attempt(env: Any, generation: ModuleType) -> None:
+    """Make env_loop stop after the attempt in progress: it re-reads both fields after every attempt."""
+    dg = env.cfg.datagen_config
+    dg.generation_guarantee = False
+    dg.generation_num_trials = read_counters(generation).attempts + 1
+
+
+def _cancel(gathered: asyncio.Future[Any], loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the generator tasks and let them unwind (Isaac Lab's own script does the same)."""
+    gathered.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        loop.run_until_complete(gathered)
+
+
+# ----------------------------------------------------------------------------------------- the run
+def generate(
+    cfg: RunConfig,
+    sim: Simulation,
+    *,
+    device: str = "cuda:0",
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    on_attempt: Callable[[MetricsRecord, Summary], None] | None = None,
+    watch_interval: float = 0.0,
+) -> Summary:
+    """Generate until the goal with Isaac Lab Mimic; returns the summary or raises GenerationStalled /
+    Interrupted (the outputs hold every attempt that finished, in every case)."""
+    plan = plan_run(cfg)
+    g = plan.cfg.generation
+    isaac = sim.isaac
+    t0 = time.monotonic()
+    summary = Summary(str(plan.paths.dataset), g.num_trials, g.stop_on, plan.resumed.successes,
+                      plan.resumed.next_for(0), 0, 0, 0.0, False)
+    if plan.remaining == 0:
+        log.info("%s already holds its goal (%d %s); nothing to do", plan.paths.dataset, g.num_trials, g.stop_on)
+        summary.reached = True
+        return summary
+    prepare_event_loop()
+    generation = isaac.load_generation()
+    signatures = {f: api.signature_of(getattr(generation, f)) for f in api.FUNCTIONS if hasattr(generation, f)}
+    variant = api.select_variant(signatures, isaac.generate_signature())
+    log.info("Isaac Lab generation API: %s", variant.name)
+
+    staging = Staging.beside(plan.paths)
+    staging.reset()
+    values: dict[str, Any] = {
+        "env_name": plan.env_name, "output_dir": str(staging.root), "output_file_name": STAGING_NAME,
+        "num_envs": g.num_envs, "device": device, "num_trials": plan.remaining,
+        "input_file": str(plan.input_file), "pause_subtask": False,
+    }
+    env_cfg, success_term = generation.setup_env_config(**variant.call("setup_env_config").kwargs(values))
+    configure_env_cfg(env_cfg, g, isaac.export_mode(api.EXPORT_MODE[2]))
+    cams = plan.cfg.cameras
+    frames = None
+    if cams.cameras:
+        streams = redirect_camera_terms(env_cfg, staging.images, cams.cameras, cams.modalities, plan.env_name)
+        frames = FrameSorter(staging.images, cams.output_dir, streams)
+
+    def report(record: MetricsRecord) -> None:
+        summary.attempts = record.attempt + 1
+        summary.new_attempts += 1
+        summary.new_successes += int(record.success)
+        summary.successes = plan.resumed.successes + summary.new_successes
+        summary.seconds = time.monotonic() - t0
+        if on_attempt is not None:
+            on_attempt(record, summary)
+
+    env = isaac.make_env(plan.env_name, env_cfg)
+    collector: Collector | None = None
+    error: BaseException | None = None
+    stop = GracefulStop(lambda: finish_after_current_attempt(env, generation))
+    try:
+        collector = Collector(staging, plan.paths, env_name=plan.env_name, mode=plan.mode, keep_failed=g.keep_failed,
+                              config_text=to_toml(plan.cfg), next_attempt=plan.resumed.next_for(0),
+                              num_subtasks=plan.num_subtasks, frames=frames, on_attempt=report)
+        isaac.seed_everything(g.seed)
+        env.reset()
+        reset_counters(generation)
+        components = generation.setup_async_generation(**variant.call("setup_async_generation").kwargs({**values,
+                                                       "env": env, "success_term": success_term}))
+        missing = [k for k in variant.components if k not in components]
+        if missing:
+            raise BackendUnavailable(f"setup_async_generation returned no {', '.join(missing)} "
+                                     f"(API {variant.name}); mixed Isaac Lab install?")
+        loop, tasks = components["event_loop"], list(components["tasks"])
+        values.update(env=env, reset_queue=components.get("reset_queue"), action_queue=components["action_queue"],
+                      info_pool=components["info_pool"], event_loop=loop)
+        gathered = asyncio.gather(*tasks)
+        live = collector
+        watchdog = Watchdog(loop, tasks, lambda: read_counters(generation), on_progress=lambda _: live.collect(),
+                            stall_timeout=stall_timeout, max_consecutive_failures=g.max_consecutive_failures,
+                            interval=watch_interval)
+        try:
+            with stop.installed():
+                watchdog.arm()
+                try:
+                    generation.env_loop(**variant.call("env_loop").kwargs(values))
+                except WatchdogAbort as abort:
+                    error = abort.cause
+                finally:
+                    watchdog.disarm()
+        finally:
+            _cancel(gathered, loop)
+    finally:
+        env.close()  # idempotent; env_loop closes it on a normal end. Closes the recorder's files.
+        if collector is None:
+            staging.remove()
+        else:
+            try:
+                collector.collect()  # what the recorder exported since the last tick
+                if frames is not None:
+                    frames.drop_all()
+            finally:
+                collector.close()
+            # Reached only when every staged attempt is in OUT; otherwise staging stays for inspection.
+            staging.remove()
+    summary.seconds = time.monotonic() - t0
+    done = summary.successes if g.stop_on == "successes" else summary.attempts
+    summary.reached = done >= g.num_trials
+    if error is not None:
+        raise error
+    if stop.signum is not None:
+        raise Interrupted(f"stopped by a signal after {summary.successes} successes in {summary.attempts} attempts; "
+                          f"{plan.paths.dataset} is complete and valid, continue with --resume", stop.signum)
+    if not summary.reached:
+        raise GenerationStalled(f"Isaac Lab's env_loop ended (simulation stopped?) at {summary.successes} successes "
+                                f"in {summary.attempts} attempts, short of {g.num_trials} {g.stop_on}")
+    return summary

@@ -1,0 +1,76 @@
+"""Entry of ``standalone/generate.py``: ``mimicforge generate`` on the Isaac Lab engine, inside Isaac Sim.
+
+Same flags, environment variables and exit codes as ``mimicforge generate`` (the parser and the settings
+resolution are the CLI's), plus ``--device`` and ``--stall-timeout``. The order of the ending matters:
+errors are printed and the outputs closed *before* Kit shuts down, because Kit's fast shutdown may end
+the process on its own. Where the installed Isaac Sim cannot keep a non-zero status through that, the
+status is also written to ``$MIMICFORGE_STATUS_FILE`` (``launch.sh`` sets it and exits with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mimicforge.cli import _generation_config, _print_json, build_parser, configure_logging, run_guarded
+from mimicforge.errors import ConfigError
+
+log = logging.getLogger("mimicforge")
+PROG = "standalone/generate.py"
+STATUS_FILE_ENV = "MIMICFORGE_STATUS_FILE"
+
+
+def _extra_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--device", default="cuda:0", help="simulation device for Isaac Lab (default cuda:0)")
+    p.add_argument("--stall-timeout", type=float, default=None,
+                   help="seconds without a finished attempt before the run counts as stuck (default 900)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from mimicforge.backends.isaaclab import driver
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    state: dict[str, driver.Simulation] = {}
+
+    def run() -> int:
+        if "-h" in argv or "--help" in argv:
+            build_parser().parse_args(["generate", "--help"])
+        extra, rest = _extra_parser().parse_known_args(argv)
+        args = build_parser().parse_args(["generate", *rest])
+        configure_logging(args.verbose)
+        cfg = _generation_config(args)
+        if cfg.generation.engine == "mujoco":
+            raise ConfigError(f"{PROG} runs the Isaac Lab engine; for ENGINE=mujoco run 'mimicforge generate'")
+        if extra.stall_timeout is not None and not extra.stall_timeout > 0:
+            raise ConfigError(f"--stall-timeout {extra.stall_timeout!r}: expected a positive number of seconds")
+        driver.plan_run(cfg)  # fail fast, before Kit starts
+        from mimicforge.run.progress import Progress
+
+        progress = Progress(cfg.generation.num_trials, cfg.generation.stop_on, interval=args.progress_interval,
+                            label="isaaclab")
+        state["sim"] = driver.launch(cfg, device=extra.device)
+        summary = None
+        try:
+            summary = driver.generate(cfg, state["sim"], device=extra.device, on_attempt=progress,
+                                      stall_timeout=extra.stall_timeout or driver.DEFAULT_STALL_TIMEOUT)
+        finally:
+            progress.close(summary)
+        if args.json:
+            _print_json(summary.to_dict())
+        return 0
+
+    status = run_guarded(run, prog=PROG)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    status_file = os.environ.get(STATUS_FILE_ENV)
+    if status_file:
+        Path(status_file).write_text(f"{status}\n", encoding="utf-8")
+    if "sim" in state:
+        driver.close(state["sim"], status)
+    return status
