@@ -71,3 +71,15 @@ def test_saved_config_round_trips():
     assert back.generation.input_file == Path("datasets/in.hdf5")
     assert load_config(env={}, base=back).generation.num_trials == 5
     assert RunConfig().generation.num_trials == 10
+
+
+def test_randomization_ranges():
+    cfg = load_config(env={"CUBE_X": "0.45, 0.55", "MIN_SEPARATION": "0.12"})
+    assert cfg.randomization.cube_x == (0.45, 0.55) and cfg.randomization.min_separation == 0.12
+    assert cfg.randomization.cube_yaw == (-1.0, 1.0)
+    with pytest.raises(ConfigError, match=r"CUBE_YAW='1,-1': expected two numbers low,high"):
+        load_config(env={"CUBE_YAW": "1,-1"})
+    with pytest.raises(ConfigError, match=r"CUBE_Y='0.1': expected two numbers"):
+        load_config(env={"CUBE_Y": "0.1"})
+    back = from_toml_text(to_toml(cfg), "saved")
+    assert back.randomization == cfg.randomization

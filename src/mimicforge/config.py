@@ -66,10 +66,22 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RandomizationConfig:
+    """The task's reset event for the cubes (Isaac Lab's ``randomize_cube_positions``): uniform x, y (m) and
+    yaw (rad) per cube, with a minimum distance between cube centres. Defaults are Isaac Lab's."""
+
+    cube_x: tuple[float, float] = (0.4, 0.6)
+    cube_y: tuple[float, float] = (-0.10, 0.10)
+    cube_yaw: tuple[float, float] = (-1.0, 1.0)
+    min_separation: float = 0.1
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     cameras: CameraConfig = field(default_factory=CameraConfig)
     workers: WorkerConfig = field(default_factory=WorkerConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     on_existing: str = "error"  # what to do when the output exists: error | resume | overwrite
 
 
@@ -179,6 +191,25 @@ def _names(allowed: tuple[str, ...] | None = None) -> Parser:
     return parse
 
 
+def _range(lo: float, hi: float) -> Parser:
+    desc = f"two numbers low,high with {lo} <= low <= high <= {hi}"
+
+    def parse(v: Any) -> tuple[float, float]:
+        items = v.split(",") if isinstance(v, str) else v
+        if not isinstance(items, (list, tuple)) or len(items) != 2 or any(isinstance(x, bool) for x in items):
+            raise ValueError(desc)
+        try:
+            a, b = (float(x) for x in items)
+        except (TypeError, ValueError):
+            raise ValueError(desc) from None
+        if not lo <= a <= b <= hi:
+            raise ValueError(desc)
+        return (a, b)
+
+    parse.desc = desc  # type: ignore[attr-defined]
+    return parse
+
+
 @dataclass(frozen=True)
 class Setting:
     section: str  # "generation" | "cameras" | "workers" | "run"
@@ -215,6 +246,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", "ray", "RAY", _bool, "1"),
     Setting("workers", "ray_address", "RAY_ADDRESS", _text, "auto"),
     Setting("workers", "max_restarts", "MAX_RESTARTS", _int(0, 1000), "3"),
+    Setting("randomization", "cube_x", "CUBE_X", _range(-1.5, 1.5), "0.4,0.6"),
+    Setting("randomization", "cube_y", "CUBE_Y", _range(-1.5, 1.5), "-0.1,0.1"),
+    Setting("randomization", "cube_yaw", "CUBE_YAW", _range(-3.1416, 3.1416), "-1.0,1.0"),
+    Setting("randomization", "min_separation", "MIN_SEPARATION", _float(0.0, 1.0), "0.1"),
     Setting("run", "on_existing", "ON_EXISTING", _choice(ON_EXISTING), "resume"),
 )
 _BY_SECTION: dict[str, dict[str, Setting]] = {}
@@ -278,6 +313,7 @@ def load_config(
         "generation": dataclasses.asdict(base.generation),
         "cameras": dataclasses.asdict(base.cameras),
         "workers": dataclasses.asdict(base.workers),
+        "randomization": dataclasses.asdict(base.randomization),
         "run": {"on_existing": base.on_existing},
     }
     if config_file is not None:
@@ -298,6 +334,8 @@ def load_config(
         generation=GenerationConfig(**values["generation"]),
         cameras=CameraConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values["cameras"].items()}),
         workers=WorkerConfig(**values["workers"]),
+        randomization=RandomizationConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                            for k, v in values["randomization"].items()}),
         on_existing=values["run"]["on_existing"],
     )
     _check_consistency(cfg)
@@ -332,6 +370,7 @@ def to_toml(cfg: RunConfig) -> str:
         "generation": section(cfg.generation),
         "cameras": section(cfg.cameras),
         "workers": section(cfg.workers),
+        "randomization": section(cfg.randomization),
     }
     return toml.dumps(doc)
 
@@ -342,12 +381,14 @@ def from_toml_text(text: str, origin: str) -> RunConfig:
         doc = toml.loads(text)
     except toml.TomlDecodeError as exc:
         raise ConfigError(f"{origin} is not valid TOML ({' '.join(str(exc).split())})") from None
-    values: dict[str, dict[str, Any]] = {"generation": {}, "cameras": {}, "workers": {}, "run": {}}
+    values: dict[str, dict[str, Any]] = {"generation": {}, "cameras": {}, "workers": {}, "randomization": {},
+                                         "run": {}}
     _merge_toml(values, doc, origin)
     return RunConfig(
         generation=GenerationConfig(**values["generation"]),
         cameras=CameraConfig(**values["cameras"]),
         workers=WorkerConfig(**values["workers"]),
+        randomization=RandomizationConfig(**values["randomization"]),
     )
 
 

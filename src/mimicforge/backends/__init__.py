@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mimicforge.errors import ConfigError
 
@@ -33,20 +33,29 @@ def resolve_engine(engine: str) -> str:
     return engine
 
 
+def twin_params(cfg: RunConfig) -> Any:
+    """The twin's parameters for a run: its camera resolution and cube randomization come from the settings."""
+    from mimicforge.backends.mujoco.params import CameraParams, CubeSampler, TwinParams
+
+    r, cams = cfg.randomization, cfg.cameras
+    return TwinParams(
+        camera=CameraParams(height=cams.height, width=cams.width),
+        cubes=CubeSampler(x=r.cube_x, y=r.cube_y, yaw=r.cube_yaw, min_separation=r.min_separation),
+    )
+
+
 def make_env_factory(engine: str) -> Callable[[TaskSpec, RunConfig], MimicEnv]:
     """A function building one in-process ``MimicEnv`` for the engine."""
     if engine == "mujoco":
         def build(task: TaskSpec, cfg: RunConfig) -> MimicEnv:
             from mimicforge.backends.mujoco import ENV_NAME, make_env
-            from mimicforge.backends.mujoco.params import CameraParams, TwinParams
 
             if task.name != "franka_stack":
                 raise ConfigError(f"the MuJoCo twin models {ENV_NAME} only, not task {task.env_name!r}")
             unknown = [c for c in cfg.cameras.cameras if c not in ("table_cam", "table_high_cam")]
             if unknown:
                 raise ConfigError(f"unknown camera {unknown[0]!r}; the twin has table_cam and table_high_cam")
-            cams = cfg.cameras
-            return make_env(TwinParams(camera=CameraParams(height=cams.height, width=cams.width)))
+            return make_env(twin_params(cfg))
 
         return build
     raise ConfigError(

@@ -241,6 +241,9 @@ def make_generation_module(api: str, script: Script) -> ModuleType:
             recorders=SimpleNamespace(dataset_export_dir_path=output_dir, dataset_filename=output_file_name,
                                       dataset_export_mode=2),
             subtask_configs={"franka": [SubTaskConfig() for _ in range(4)]},
+            events=SimpleNamespace(randomize_cube_positions=SimpleNamespace(params={
+                "pose_range": {"x": (0.4, 0.6), "y": (-0.10, 0.10), "z": (0.0203, 0.0203), "yaw": (-1.0, 1, 0)},
+                "min_separation": 0.1, "asset_cfgs": ["cube_1", "cube_2", "cube_3"]})),
             observations=blueprint_observations() if "Blueprint" in env_name else SimpleNamespace(
                 policy=SimpleNamespace()),
         )

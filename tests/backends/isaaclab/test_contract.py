@@ -88,6 +88,15 @@ def check_wheel(src: ws.WheelSources) -> list[str]:
     assert set(api.RECORDER_CFG_FIELDS) <= src.class_fields(mode_mod, "RecorderManagerBaseCfg")
     lines.append(f"  {mode_mod}.{mode_cls}.{member}; RecorderManagerBaseCfg.{', '.join(api.RECORDER_CFG_FIELDS)}")
 
+    ev_mod, ev_cls, ev_term = api.CUBE_EVENT
+    ev_node = src.klass(ev_mod, ev_cls)
+    assert ev_node is not None, f"{ev_mod}.{ev_cls} is missing"
+    params = ws.call_keyword_dict_keys(ev_node, ev_term, "params")
+    assert set(api.CUBE_EVENT_PARAMS) <= params, f"{ev_term} params are {sorted(params)}"
+    pose_keys = ws.call_keyword_dict_keys(ev_node, ev_term, "params", api.CUBE_EVENT_PARAMS[0])
+    assert set(api.CUBE_POSE_RANGE_KEYS) <= pose_keys, f"pose_range keys are {sorted(pose_keys)}"
+    lines.append(f"  {ev_cls}.{ev_term}.params[{', '.join(api.CUBE_EVENT_PARAMS)}], pose_range[{', '.join(api.CUBE_POSE_RANGE_KEYS)}]")
+
     app_mod, app_cls, add_args = api.LAUNCHER
     assert app_cls in ws.imported_names(src.tree(app_mod)) or src.klass(app_mod, app_cls) is not None
     launcher_mod = f"{app_mod}.app_launcher"

@@ -79,6 +79,17 @@ def test_settings_reach_the_env_config(make_cfg):
     assert launch == {"headless": True, "enable_cameras": False, "device": "cpu"}
 
 
+def test_randomization_settings_reach_the_cube_reset_event(make_cfg):
+    cfg = make_cfg()
+    cfg = dataclasses.replace(cfg, randomization=dataclasses.replace(
+        cfg.randomization, cube_x=(0.45, 0.55), cube_yaw=(-0.5, 0.5), min_separation=0.12))
+    isaac = FakeIsaac("2.3")
+    run(cfg, isaac)
+    params = isaac.env.cfg.events.randomize_cube_positions.params
+    assert params["pose_range"] == {"x": (0.45, 0.55), "y": (-0.10, 0.10), "z": (0.0203, 0.0203), "yaw": (-0.5, 0.5)}
+    assert params["min_separation"] == 0.12
+
+
 def test_counters_left_by_a_previous_run_are_reset(make_cfg):
     isaac = FakeIsaac("2.3")
     gen = isaac.generation

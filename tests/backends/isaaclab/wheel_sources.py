@@ -180,3 +180,21 @@ def imported_names(tree: ast.Module) -> set[str]:
         if isinstance(n, ast.ImportFrom):
             out.update(a.asname or a.name for a in n.names)
     return out
+
+
+def call_keyword_dict_keys(cls: ast.ClassDef, field: str, keyword: str, *nested: str) -> set[str]:
+    """Keys of the dict literal passed as ``keyword=`` in the call assigned to class field ``field``
+    (``nested`` descends into dict values by key), e.g. an EventTerm's ``params``."""
+    for stmt in cls.body:
+        target = stmt.targets[0] if isinstance(stmt, ast.Assign) else getattr(stmt, "target", None)
+        if isinstance(target, ast.Name) and target.id == field and isinstance(stmt.value, ast.Call):
+            for kw in stmt.value.keywords:
+                if kw.arg == keyword and isinstance(kw.value, ast.Dict):
+                    node: ast.AST = kw.value
+                    for key in nested:
+                        assert isinstance(node, ast.Dict)
+                        node = next(v for k, v in zip(node.keys, node.values)
+                                    if isinstance(k, ast.Constant) and k.value == key)
+                    assert isinstance(node, ast.Dict)
+                    return {k.value for k in node.keys if isinstance(k, ast.Constant)}
+    return set()

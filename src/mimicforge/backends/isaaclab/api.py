@@ -154,6 +154,12 @@ SUBTASK_FIELDS = ("selection_strategy", "selection_strategy_kwargs", "action_noi
 # (finish the current attempt on SIGTERM) lowers them while env_loop runs.
 ENV_LOOP_READS = ("generation_guarantee", "generation_num_trials")
 # Staging keeps successes and failures in separate files; the driver decides what reaches OUT.
+# The stack task's cube reset event and the params the driver rewrites from the [randomization] settings.
+CUBE_EVENT = ("isaaclab_tasks.manager_based.manipulation.stack.config.franka.stack_joint_pos_env_cfg", "EventCfg",
+              "randomize_cube_positions")
+CUBE_EVENT_PARAMS = ("pose_range", "min_separation")
+CUBE_POSE_RANGE_KEYS = ("x", "y", "yaw")
+
 EXPORT_MODE = ("isaaclab.managers.recorder_manager", "DatasetExportMode", "EXPORT_SUCCEEDED_FAILED_IN_SEPARATE_FILES")
 RECORDER_CFG_FIELDS = ("dataset_export_mode",)
 # AppLauncher is given the flags its own parser defines, so every other option keeps its default.

@@ -32,7 +32,7 @@ from mimicforge.backends.isaaclab.images import FrameSorter, redirect_camera_ter
 from mimicforge.backends.isaaclab.signals import GracefulStop
 from mimicforge.backends.isaaclab.staging import STAGING_NAME, Collector, Staging
 from mimicforge.backends.isaaclab.watchdog import Counters, Watchdog, WatchdogAbort
-from mimicforge.config import GenerationConfig, RunConfig, resolve_input, to_toml
+from mimicforge.config import GenerationConfig, RandomizationConfig, RunConfig, resolve_input, to_toml
 from mimicforge.datasets import DatasetReader
 from mimicforge.errors import BackendUnavailable, ConfigError, GenerationStalled, Interrupted
 from mimicforge.outputs import MetricsRecord, OutputPaths, Resumed, Summary, output_mode, scan_existing
@@ -125,6 +125,22 @@ def configure_env_cfg(env_cfg: Any, g: GenerationConfig, export_mode: Any) -> No
                 sub.num_interpolation_steps = g.num_interpolation_steps
 
 
+def configure_randomization(env_cfg: Any, r: RandomizationConfig) -> None:
+    """Write the [randomization] settings into the task's cube reset event (Isaac Lab's own defaults are
+    the settings' defaults, so an untouched run changes nothing)."""
+    term = getattr(getattr(env_cfg, "events", None), api.CUBE_EVENT[2], None)
+    if term is None:
+        if r != RandomizationConfig():
+            raise ConfigError(f"this task has no {api.CUBE_EVENT[2]} event, so CUBE_X / CUBE_Y / CUBE_YAW / "
+                              "MIN_SEPARATION cannot apply; leave them at their defaults")
+        return
+    pose_key, separation_key = api.CUBE_EVENT_PARAMS
+    pose_range = dict(term.params[pose_key])
+    pose_range.update(zip(api.CUBE_POSE_RANGE_KEYS, (r.cube_x, r.cube_y, r.cube_yaw)))
+    term.params[pose_key] = pose_range
+    term.params[separation_key] = r.min_separation
+
+
 def reset_counters(generation: ModuleType) -> None:
     """Isaac Lab keeps the attempt counters in module globals that it never resets: a second run in the
     same process (a notebook) would otherwise start from the first run's counts and stop at once."""
@@ -187,6 +203,7 @@ def generate(
     }
     env_cfg, success_term = generation.setup_env_config(**variant.call("setup_env_config").kwargs(values))
     configure_env_cfg(env_cfg, g, isaac.export_mode(api.EXPORT_MODE[2]))
+    configure_randomization(env_cfg, plan.cfg.randomization)
     cams = plan.cfg.cameras
     frames = None
     if cams.cameras:
