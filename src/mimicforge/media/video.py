@@ -18,6 +18,7 @@ from mimicforge.backends.base import MimicEnv
 from mimicforge.datasets import DatasetReader
 from mimicforge.errors import BackendUnavailable, ConfigError, DatasetFormatError
 from mimicforge.media.images import to_png_array
+from mimicforge.outputs import image_dir
 
 FORMATS = (".mp4", ".gif")
 
@@ -52,6 +53,46 @@ def demo_frames(env: MimicEnv, path: str | os.PathLike[str], demo: str, cameras:
     for state in rows:
         env.reset_to(state)
         yield np.concatenate([displayable(modality, env.render(c, modality)) for c in cameras], axis=1)
+
+
+def folder_frames(output_dir: str | os.PathLike[str], cameras: Sequence[str], modality: str,
+                  demo_index: int) -> Iterator[np.ndarray] | None:
+    """Frames from a demo's image folders (cameras side by side), or None if any folder is missing."""
+    import imageio.v3 as iio
+
+    folders = [image_dir(output_dir, c, modality, demo_index) for c in cameras]
+    if not cameras or not all(f.is_dir() for f in folders):
+        return None
+    steps = [sorted(f.glob("step_*.png")) for f in folders]
+    count = min(len(s) for s in steps)
+
+    def frames() -> Iterator[np.ndarray]:
+        for t in range(count):
+            images = [iio.imread(s[t]) for s in steps]
+            yield np.concatenate([displayable(modality, img if modality != "depth" else img / 1000.0)
+                                  for img in images], axis=1)
+
+    return frames()
+
+
+def preview_frames(dataset: str | os.PathLike[str], demo: str, cameras: Any,
+                   renderer: MimicEnv | None = None) -> Iterator[np.ndarray]:
+    """Frames for a preview of ``demo``: its image folders when the run wrote them, else its recorded
+    states rendered by the twin (``renderer``, or a new one at the configured resolution)."""
+    index = int(demo.rsplit("_", 1)[-1])
+    names = tuple(cameras.cameras) or ("table_cam", "table_high_cam")
+    from_folders = folder_frames(cameras.output_dir, names, "rgb", index)
+    if from_folders is not None:
+        return from_folders
+    if renderer is None:
+        try:
+            from mimicforge.backends.mujoco import make_env
+            from mimicforge.backends.mujoco.params import CameraParams, TwinParams
+        except ImportError:
+            raise BackendUnavailable("previews of runs without cameras render on the MuJoCo twin; install it with "
+                                     "pip install 'mimicforge[sim]', or generate with CAMERAS set") from None
+        renderer = make_env(TwinParams(camera=CameraParams(height=cameras.height, width=cameras.width)))
+    return demo_frames(renderer, dataset, demo, names)
 
 
 def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike[str], fps: float = 20.0) -> int:
