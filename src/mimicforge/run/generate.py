@@ -74,8 +74,6 @@ def run_generation(
     cfg = resolve_input(cfg)
     g = cfg.generation
     paths = OutputPaths.beside(g.output_file)
-    if not paths.dataset.parent.is_dir():
-        paths.dataset.parent.mkdir(parents=True, exist_ok=True)
     mode = output_mode(cfg, paths)
     engine = "mujoco" if g.engine == "auto" else g.engine
     stop = stop or StopFlag()

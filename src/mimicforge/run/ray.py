@@ -72,6 +72,11 @@ def run_on_ray(
     ray = _import_ray()
     cfg = resolve_input(cfg)
     g = cfg.generation
+    if engine == "mujoco":  # the Isaac Lab engine can only start on the GPU nodes
+        from mimicforge.backends import make_env_factory
+        from mimicforge.run.session import check_run
+
+        check_run(cfg, make_env_factory(engine))
     lay, resumed = prepare_sharded_run(cfg)
     out = lay.out
     shards = cfg.workers.workers

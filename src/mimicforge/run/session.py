@@ -41,6 +41,33 @@ def attempt_seed(seed: int, worker: int, attempt: int) -> np.random.SeedSequence
     return np.random.SeedSequence(seed, spawn_key=(worker, attempt))
 
 
+def prepare_engine(cfg: RunConfig, env_factory: EnvFactory) -> tuple[TaskSpec, str, MimicEnv, MimicGenerator]:
+    """Task, env name, a built engine and the generator on it: everything a run checks before its first
+    attempt (source demos and their boundaries, task, engine, settings)."""
+    g = cfg.generation
+    if g.input_file is None:
+        raise ConfigError("no input dataset given")
+    with DatasetReader(g.input_file) as reader:
+        env_name = g.task or reader.env_name
+    task = task_for_env(env_name)
+    source = load_source_dataset(g.input_file, task.term_signals(task.eef_names[0]))
+    env = env_factory(task, cfg)
+    try:
+        settings = MimicSettings(select_source=g.select_source, selection_strategy=g.selection_strategy,
+                                 nn_k=g.nn_k, action_noise=g.action_noise,
+                                 num_interpolation_steps=g.num_interpolation_steps)
+        generator = MimicGenerator(env, source, task, settings)
+    except BaseException:
+        env.close()
+        raise
+    return task, env_name, env, generator
+
+
+def check_run(cfg: RunConfig, env_factory: EnvFactory) -> None:
+    """Fail fast, in this process, on anything every worker would fail on at start."""
+    prepare_engine(cfg, env_factory)[2].close()
+
+
 class Session:
     """Open outputs and engine for one run (or one worker's shard of it)."""
 
@@ -48,26 +75,17 @@ class Session:
                  worker: int = 0, engine_name: str = "mujoco", mode: str = "append",
                  first_attempt: int = 0) -> None:
         g = cfg.generation
-        if g.input_file is None:
-            raise ConfigError("no input dataset given")
         self.cfg = cfg
         self.paths = paths
         self.worker = worker
         self.engine_name = engine_name
-        with DatasetReader(g.input_file) as reader:
-            env_name = g.task or reader.env_name
-        self.task = task_for_env(env_name)
-        source = load_source_dataset(g.input_file, self.task.term_signals(self.task.eef_names[0]))
-        self.env = env_factory(self.task, cfg)
+        self.task, env_name, self.env, self.generator = prepare_engine(cfg, env_factory)
         self._closers: list[Callable[[], None]] = [self.env.close]
         try:
-            settings = MimicSettings(select_source=g.select_source, selection_strategy=g.selection_strategy,
-                                     nn_k=g.nn_k, action_noise=g.action_noise,
-                                     num_interpolation_steps=g.num_interpolation_steps)
-            self.generator = MimicGenerator(self.env, source, self.task, settings)
             resumed = scan_existing(paths).next_for(worker) if mode == "append" else 0
             self.next_attempt = max(first_attempt, resumed)
             config_text = to_toml(cfg)
+            paths.dataset.parent.mkdir(parents=True, exist_ok=True)
             sim_args = getattr(self.env, "sim_args", None)
             env_args = {"sim_args": sim_args()} if callable(sim_args) else {}
             attrs = {layout.ATTR_CONFIG: config_text}

@@ -23,6 +23,7 @@ from mimicforge.config import RunConfig
 from mimicforge.errors import GenerationStalled, Interrupted, WorkerCrashed
 from mimicforge.outputs import MetricsLog, MetricsRecord
 from mimicforge.run.generate import StopFlag, Summary, resolve_input
+from mimicforge.run.session import check_run
 from mimicforge.run.shards import finalize, prepare_sharded_run
 from mimicforge.run.worker import WorkerSpec, worker_main
 
@@ -77,6 +78,9 @@ def run_supervised(
     """Generate with ``cfg.workers.workers`` processes; returns the merged run's summary."""
     cfg = resolve_input(cfg)
     g, nworkers = cfg.generation, cfg.workers.workers
+    from mimicforge.backends import make_env_factory
+
+    check_run(cfg, make_env_factory(engine))  # bad settings fail here once, not in every worker
     lay, resumed = prepare_sharded_run(cfg)
     out = lay.out
     stop = stop or StopFlag()

@@ -1,0 +1,181 @@
+"""Supervised workers, killed for real: crashed workers restart, a killed supervisor resumes, Ray runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import h5py
+import pytest
+
+from mimicforge.datasets import DatasetReader, validate
+from mimicforge.outputs import read_metrics
+from tests.conftest import REPO
+from tests.run.procs import wait_gone, worker_pids
+
+pytestmark = pytest.mark.timeout(600)
+
+
+class Run:
+    """A ``mimicforge generate`` process whose stderr is collected live."""
+
+    def __init__(self, real_dataset, out, *args):
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env.pop("MIMICFORGE_DEBUG", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mimicforge", "generate", "--input", str(real_dataset), "--output", str(out),
+             "--progress-interval", "0", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def successes(self) -> int:
+        found = [int(m.group(1)) for line in self.lines if (m := re.match(r"generate: (\d+)/", line))]
+        return max(found, default=0)
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+    def wait_until(self, predicate, timeout=240):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return
+            assert self.proc.poll() is None, "".join(self.lines[-20:])
+            time.sleep(0.05)
+        raise AssertionError("timed out; log tail:\n" + "".join(self.lines[-20:]))
+
+    def finish(self, timeout=300) -> tuple[int, str]:
+        out, _ = self.proc.communicate(timeout=timeout)
+        self._reader.join(timeout=5)
+        return self.proc.returncode, out
+
+
+def keys_and_hashes(path):
+    with h5py.File(path, "r") as f:
+        data = f["data"]
+        keys = [(int(data[n].attrs["mimicforge_worker"]), int(data[n].attrs["mimicforge_attempt"])) for n in data]
+        hashes = [hashlib.sha1(data[n]["actions"][()].tobytes()).hexdigest() for n in data]
+    return keys, hashes
+
+
+def shard_keys(out, worker):
+    path = out.with_name(out.stem + ".shards") / f"worker_{worker}.hdf5"
+    if not path.exists():
+        return set()
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            return {(worker, int(g.attrs["mimicforge_attempt"])) for g in f["data"].values()}
+    except OSError:
+        return set()
+
+
+def test_killing_workers_three_times_still_gives_exactly_n(real_dataset, tmp_path):
+    n = 10
+    out = tmp_path / "gen.hdf5"
+    run = Run(real_dataset, out, "--num-trials", str(n), "--workers", "2", "--max-restarts", "5", "--json")
+    flushed_before_kill = set()
+    for kill in range(3):
+        run.wait_until(lambda: len(worker_pids(run.proc.pid)) == 2 and run.successes() >= kill + 1)
+        victim = worker_pids(run.proc.pid)[kill % 2]
+        flushed_before_kill |= shard_keys(out, kill % 2)
+        os.kill(victim, signal.SIGKILL)
+        run.wait_until(lambda: run.count("killed by SIGKILL; restarting") >= kill + 1)
+    code, stdout = run.finish()
+    log = "".join(run.lines)
+    assert code == 0, log[-3000:]
+    assert json.loads(stdout)["successes"] == n
+    restarts = [line for line in run.lines if "killed by SIGKILL; restarting" in line]
+    assert len(restarts) == 3 and all("its committed demos are kept" in line for line in restarts)
+    assert validate(out) == []
+    keys, hashes = keys_and_hashes(out)
+    assert len(keys) == n and len(set(keys)) == n and len(set(hashes)) == n
+    # nothing a killed worker had committed is lost (the merge keeps the first n by attempt order)
+    last = max((a, w) for w, a in keys)
+    assert {k for k in flushed_before_kill if (k[1], k[0]) <= last} <= set(keys)
+    recs = list(read_metrics(tmp_path / "gen.metrics.jsonl"))
+    assert sorted(r["demo"] for r in recs if r["success"] and r["demo"]) == sorted(f"demo_{i}" for i in range(n))
+    assert not out.with_name("gen.shards").exists()
+
+
+def test_killed_supervisor_resumes_to_exactly_n(real_dataset, tmp_path):
+    n = 6
+    out = tmp_path / "gen.hdf5"
+    run = Run(real_dataset, out, "--num-trials", str(n), "--workers", "2")
+    run.wait_until(lambda: run.successes() >= 2 and len(worker_pids(run.proc.pid)) == 2)
+    workers = worker_pids(run.proc.pid)
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.finish()
+    assert wait_gone(workers, 30), "orphaned workers kept running after their supervisor died"
+    assert out.with_name("gen.shards").is_dir()
+    resumed = Run(real_dataset, out, "--num-trials", str(n), "--workers", "2", "--resume", "--json")
+    code, stdout = resumed.finish()
+    assert code == 0, "".join(resumed.lines)[-3000:]
+    assert json.loads(stdout)["successes"] == n
+    assert validate(out) == []
+    keys, hashes = keys_and_hashes(out)
+    assert len(keys) == n and len(set(keys)) == n and len(set(hashes)) == n
+    assert not out.with_name("gen.shards").exists()
+
+
+def test_worker_error_reaches_the_supervisor_with_its_traceback(tmp_path, real_dataset):
+    """A worker that fails sends its error and traceback before exiting non-zero."""
+    import multiprocessing as mp
+
+    from mimicforge.config import load_config
+    from mimicforge.run.worker import WorkerSpec, worker_main
+
+    bad = tmp_path / "unannotated.hdf5"
+    with h5py.File(real_dataset) as src, h5py.File(bad, "w") as dst:
+        src.copy("data", dst)
+        for name in dst["data"]:
+            del dst["data"][name]["obs/datagen_info"]
+    cfg = load_config(env={"INPUT_FILE": str(bad), "OUTPUT_FILE": str(tmp_path / "gen.hdf5")})
+    ctx = mp.get_context("spawn")
+    queue, stop = ctx.Queue(), ctx.Event()
+    spec = WorkerSpec(worker=0, cfg=cfg, engine="mujoco", first_attempt=0, attempt_limit=None, parent_pid=os.getpid())
+    p = ctx.Process(target=worker_main, args=(spec, queue, stop))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 1
+    kind, worker, message, tb = queue.get(timeout=10)
+    assert (kind, worker) == ("error", 0)
+    assert "DatasetFormatError" in message and "obs/datagen_info" in message
+    assert "Traceback (most recent call last)" in tb and "load_source_dataset" in tb
+
+
+@pytest.mark.slow
+def test_ray_run_gives_the_same_layout(real_dataset, tmp_path):
+    pytest.importorskip("ray")
+    local = tmp_path / "local.hdf5"
+    on_ray = tmp_path / "ray.hdf5"
+    assert Run(real_dataset, local, "--num-trials", "2").finish()[0] == 0
+    run = Run(real_dataset, on_ray, "--num-trials", "3", "--workers", "2", "--ray", "--json")
+    code, stdout = run.finish()
+    assert code == 0, "".join(run.lines)[-3000:]
+    assert json.loads(stdout)["successes"] == 3
+    assert validate(on_ray) == []
+
+    def layout(path):
+        found = set()
+        with h5py.File(path, "r") as f:
+            f["data/demo_0"].visit(found.add)
+            return found, json.loads(f["data"].attrs["env_args"]), sorted(f["data"].attrs)
+
+    assert layout(on_ray) == layout(local)
+    with DatasetReader(on_ray) as r:
+        assert r.demo_names == ["demo_0", "demo_1", "demo_2"]
+    recs = list(read_metrics(tmp_path / "ray.metrics.jsonl"))
+    assert {r["worker"] for r in recs} == {0, 1} and sum(r["success"] for r in recs) >= 3
