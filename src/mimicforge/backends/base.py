@@ -86,6 +86,11 @@ class MimicEnv(Protocol):
         """Release renderers and other resources. Idempotent."""
 
 
+def state_at(states: Tree, t: int) -> Tree:
+    """Row ``t`` of a recorded state tree (``initial_state`` has one row, ``states`` one per step)."""
+    return {k: state_at(v, t) if isinstance(v, Mapping) else np.asarray(v)[t] for k, v in states.items()}
+
+
 def _stack_rows(rows: list[Tree]) -> Tree:
     first = rows[0]
     if isinstance(first, Mapping):

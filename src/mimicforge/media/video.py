@@ -14,18 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from mimicforge.backends.base import MimicEnv
+from mimicforge.backends.base import MimicEnv, state_at
 from mimicforge.datasets import DatasetReader
 from mimicforge.errors import BackendUnavailable, ConfigError, DatasetFormatError
 from mimicforge.media.images import to_png_array
 from mimicforge.outputs import image_dir
 
 FORMATS = (".mp4", ".gif")
-
-
-def state_at(states: dict[str, Any], t: int) -> dict[str, Any]:
-    """Row ``t`` of a recorded state tree."""
-    return {k: state_at(v, t) if isinstance(v, dict) else np.asarray(v)[t] for k, v in states.items()}
 
 
 def displayable(modality: str, frame: np.ndarray) -> np.ndarray:

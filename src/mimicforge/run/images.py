@@ -1,9 +1,14 @@
-"""Per-demo image folders, written crash-safely: frames go to a hidden partial folder during the attempt
-and are renamed to ``demo_<k>`` only after the demo is committed to the HDF5 file.
+"""Per-demo image folders, written crash-safely for successful demos only.
 
-A run killed between the HDF5 commit and the rename leaves a complete partial folder for a committed
-demo; ``prepare`` on resume renames it. Partial folders of attempts that were never committed are
-deleted. Failed attempts' frames are discarded.
+Frames are rendered after an attempt succeeds, from its recorded states (``reset_to`` each state, then
+render): the images are exactly those of the live run, and failed attempts cost no rendering at all,
+which matters because rendering, not physics, dominates a run with cameras on a CPU. Frame ``t`` shows
+the scene before action ``t``; the last one shows it after the final action.
+
+Frames go to a hidden partial folder first and are renamed to ``demo_<k>`` only after the demo is
+committed to the HDF5 file. A run killed between the commit and the rename leaves a complete partial
+folder for a committed demo, which ``prepare`` renames on resume; partial folders of demos that were
+never committed are deleted.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from mimicforge.backends.base import MimicEnv
+from typing import Any
+
+from mimicforge.backends.base import MimicEnv, state_at
 from mimicforge.errors import OutputExistsError
 from mimicforge.media.images import write_png
 from mimicforge.outputs import STEP_DIGITS, image_dir
@@ -62,19 +69,21 @@ class FrameSink:
                             "or choose another --output-dir"
                         )
 
-    def begin(self, demo_index: int) -> None:
+    def write_episode(self, env: MimicEnv, demo_index: int, episode: dict[str, Any]) -> None:
+        """Render every recorded state of ``episode`` into the partial folders of demo ``demo_index``."""
         self._index = demo_index
         for cam, mod in self.streams:
             p = self._partial(cam, mod, demo_index)
             if p.exists():
                 shutil.rmtree(p)
             p.mkdir(parents=True)
-
-    def capture(self, env: MimicEnv, step: int) -> None:
-        assert self._index is not None
-        for cam, mod in self.streams:
-            frame = env.render(cam, mod)
-            write_png(self._partial(cam, mod, self._index) / f"step_{step:0{STEP_DIGITS}d}.png", mod, frame)
+        states = episode["states"]
+        count = 1 + len(episode["actions"])
+        for t in range(count):
+            env.reset_to(state_at(episode["initial_state"], 0) if t == 0 else state_at(states, t - 1))
+            for cam, mod in self.streams:
+                write_png(self._partial(cam, mod, demo_index) / f"step_{t:0{STEP_DIGITS}d}.png", mod,
+                          env.render(cam, mod))
 
     def commit(self) -> None:
         assert self._index is not None

@@ -86,8 +86,10 @@ class Session:
             self.next_attempt = max(first_attempt, resumed)
             config_text = to_toml(cfg)
             paths.dataset.parent.mkdir(parents=True, exist_ok=True)
-            sim_args = getattr(self.env, "sim_args", None)
-            env_args = {"sim_args": sim_args()} if callable(sim_args) else {}
+            sim_args = getattr(self.env, "sim_args", None)  # Isaac Lab 2.3 records these in env_args
+            if callable(sim_args):
+                sim_args = sim_args()
+            env_args = {"sim_args": dict(sim_args)} if sim_args else {}
             attrs = {layout.ATTR_CONFIG: config_text}
             self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,
                                         data_attrs=attrs)
@@ -119,29 +121,23 @@ class Session:
         index = self.next_attempt
         seed = attempt_seed(self.cfg.generation.seed, self.worker, index)
         t0 = time.perf_counter()
-        observer = None
-        if self.sink is not None:
-            self.sink.begin(self.writer.next_index)
-            observer = self.sink.capture
-        try:
-            result = self.generator.run_trial(seed, self.recorder, observer, stop_requested)
-        except BaseException:
-            if self.sink is not None:
-                self.sink.discard()
-            raise
-        seconds = time.perf_counter() - t0
+        result = self.generator.run_trial(seed, self.recorder, None, stop_requested)
         attrs = {layout.ATTR_ATTEMPT: np.int64(index), layout.ATTR_WORKER: np.int64(self.worker)}
         demo = None
         assert result.episode is not None
         if result.success:
+            if self.sink is not None:
+                try:
+                    self.sink.write_episode(self.env, self.writer.next_index, result.episode)
+                except BaseException:
+                    self.sink.discard()
+                    raise
             demo = self.writer.write_demo(result.episode, True, attrs)
             if self.sink is not None:
                 self.sink.commit()
-        else:
-            if self.sink is not None:
-                self.sink.discard()
-            if self.failed_writer is not None:
-                demo = self.failed_writer.write_demo(result.episode, False, attrs)
+        elif self.failed_writer is not None:
+            demo = self.failed_writer.write_demo(result.episode, False, attrs)
+        seconds = time.perf_counter() - t0
         record = MetricsRecord(
             attempt=index, success=result.success, steps=result.steps, seconds=seconds,
             source_demos=list(result.source_demos), failed_subtask=result.failed_subtask, demo=demo,
