@@ -172,6 +172,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mimicforge.config import load_config
+    from mimicforge.media.video import preview_frames, write_video
+
+    cfg = load_config(env={}, flags={"cameras": args.cameras, "width": args.width, "height": args.height,
+                                     "output_dir": args.output_dir})
+    demo = args.demo if args.demo.startswith("demo_") else f"demo_{args.demo}"
+    dataset = Path(args.path)
+    out = Path(args.out) if args.out else Path(cfg.cameras.output_dir) / f"preview_{dataset.stem}_{demo}.mp4"
+    frames = write_video(preview_frames(dataset, demo, cfg.cameras), out, fps=args.fps)
+    if args.json:
+        _print_json({"output": str(out), "frames": frames, "demo": demo})
+    else:
+        print(f"wrote {out} ({frames} frames of {demo})")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ parser
 Command = Callable[[argparse.Namespace], int]
 
@@ -204,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("config", cmd_config, "Show the resolved settings (file < environment < defaults); --check validates.")
     p.add_argument("--config", help="TOML file with [generation], [cameras], [workers] settings")
     p.add_argument("--check", action="store_true", help="only validate: exit 2 with one line on a bad value")
+
+    p = add("preview", cmd_preview, "Render a demo to MP4 or GIF (from its image folders or recorded states).")
+    p.add_argument("path", help="a dataset written by mimicforge or Isaac Lab")
+    p.add_argument("--demo", default="demo_0", help="demo name or number (default demo_0)")
+    p.add_argument("--out", help="video file, .mp4 or .gif (default output/preview_<name>_<demo>.mp4)")
+    p.add_argument("--cameras", help="cameras side by side (default table_cam,table_high_cam)")
+    p.add_argument("--width", help="frame width per camera when rendering (default 320)")
+    p.add_argument("--height", help="frame height when rendering (default 176)")
+    p.add_argument("--output-dir", help="where the run wrote image folders (default output)")
+    p.add_argument("--fps", type=float, default=20.0, help="frames per second (default 20, the env's rate)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("generate", cmd_generate, "Generate demos from an annotated source dataset (MimicGen).")
     p.add_argument("--input", help="annotated source dataset (default datasets/annotated_dataset.hdf5; INPUT_FILE)")

@@ -102,19 +102,22 @@ def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike[str], fps: 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
     count = 0
-    if out.suffix.lower() == ".mp4":
-        writer = imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
-                                    macro_block_size=8, ffmpeg_log_level="error")
-    else:
-        writer = imageio.get_writer(tmp, format="GIF", duration=1.0 / fps, loop=0)
     try:
-        for frame in frames:
-            writer.append_data(frame)
-            count += 1
+        if out.suffix.lower() == ".mp4":
+            writer = imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
+                                        macro_block_size=2, ffmpeg_log_level="error")
+            with writer:
+                for frame in frames:
+                    writer.append_data(frame)
+                    count += 1
+        else:  # GIF needs every frame at once; previews are short
+            import imageio.v3 as iio
+
+            stack = np.stack(list(frames))
+            count = len(stack)
+            iio.imwrite(tmp, stack, extension=".gif", duration=1000.0 / fps, loop=0)
     except BaseException:
-        writer.close()
         tmp.unlink(missing_ok=True)
         raise
-    writer.close()
     tmp.replace(out)
     return count
