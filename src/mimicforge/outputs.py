@@ -14,6 +14,8 @@ demo's number in ``name.hdf5`` and ``t`` the zero-padded step (``step_0000.png``
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import math
 import os
 from collections.abc import Iterator
@@ -63,6 +65,73 @@ def image_dir(output_dir: str | os.PathLike[str], camera: str, modality: str, de
 
 def image_path(output_dir: str | os.PathLike[str], camera: str, modality: str, demo_index: int, step: int) -> Path:
     return image_dir(output_dir, camera, modality, demo_index) / f"step_{step:0{STEP_DIGITS}d}.png"
+
+
+_PARTIAL = re.compile(r"^\.demo_(\d+)\.partial$")
+_FINAL = re.compile(r"^demo_(\d+)$")
+
+
+class ImageFolders:
+    """The image-folder protocol both engines follow, so a crash never leaves a half-written demo folder.
+
+    Frames of demo ``k`` are written into ``<camera>_<modality>/.demo_<k>.partial`` and renamed to
+    ``demo_<k>`` only after the demo is committed to the HDF5 file. A run killed between the commit and
+    the rename leaves a complete partial folder for a committed demo, which ``prepare`` renames on
+    resume; partial folders of demos never committed are deleted.
+    """
+
+    def __init__(self, output_dir: str | os.PathLike[str], streams: list[tuple[str, str]]) -> None:
+        self.output_dir = Path(output_dir)
+        self.streams = list(streams)  # (camera, modality)
+
+    def stream_dir(self, camera: str, modality: str) -> Path:
+        return self.output_dir / f"{camera}_{modality}"
+
+    def partial(self, camera: str, modality: str, demo_index: int) -> Path:
+        return self.stream_dir(camera, modality) / f".demo_{demo_index}.partial"
+
+    def prepare(self, mode: str, next_index: int) -> None:
+        """Reconcile the folders with the dataset before the first attempt: ``create`` refuses folders that
+        already hold demos (another run's), ``overwrite`` deletes them, ``append`` (resume) finishes renames
+        cut short by a crash and drops folders of demos the dataset does not hold."""
+        for cam, mod in self.streams:
+            d = self.stream_dir(cam, mod)
+            d.mkdir(parents=True, exist_ok=True)
+            for entry in d.iterdir():
+                partial, final = _PARTIAL.match(entry.name), _FINAL.match(entry.name)
+                if partial:
+                    k = int(partial.group(1))
+                    target = d / f"demo_{k}"
+                    if mode == "append" and k < next_index and not target.exists():
+                        entry.rename(target)
+                    else:
+                        shutil.rmtree(entry)
+                elif final:
+                    k = int(final.group(1))
+                    if mode == "overwrite" or (mode == "append" and k >= next_index):
+                        shutil.rmtree(entry)
+                    elif mode == "create":
+                        raise OutputExistsError(
+                            f"{d} already holds demo folders from another run; pass --overwrite (ON_EXISTING="
+                            "overwrite) to clear them, or choose another --output-dir (OUTPUT_DIR)"
+                        )
+
+    def fresh_partials(self, demo_index: int) -> None:
+        for cam, mod in self.streams:
+            p = self.partial(cam, mod, demo_index)
+            if p.exists():
+                shutil.rmtree(p)
+            p.mkdir(parents=True)
+
+    def commit(self, demo_index: int) -> None:
+        for cam, mod in self.streams:
+            p = self.partial(cam, mod, demo_index)
+            if p.is_dir():
+                p.rename(image_dir(self.output_dir, cam, mod, demo_index))
+
+    def discard(self, demo_index: int) -> None:
+        for cam, mod in self.streams:
+            shutil.rmtree(self.partial(cam, mod, demo_index), ignore_errors=True)
 
 
 @dataclass

@@ -9,6 +9,7 @@ would have done.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -80,7 +81,8 @@ class Session:
         self.worker = worker
         self.engine_name = engine_name
         self.task, env_name, self.env, self.generator = prepare_engine(cfg, env_factory)
-        self._closers: list[Callable[[], None]] = [self.env.close]
+        self._resources = contextlib.ExitStack()  # closes the env, writers and metrics log in reverse order
+        self._resources.callback(self.env.close)
         try:
             resumed = scan_existing(paths).next_for(worker) if mode == "append" else 0
             self.next_attempt = max(first_attempt, resumed)
@@ -93,14 +95,14 @@ class Session:
             attrs = {layout.ATTR_CONFIG: config_text}
             self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,
                                         data_attrs=attrs)
-            self._closers.append(self.writer.close)
+            self._resources.callback(self.writer.close)
             self.failed_writer: DatasetWriter | None = None
             if g.keep_failed:
                 self.failed_writer = DatasetWriter(paths.failed, env_name=env_name, mode=mode, env_args=env_args,
                                                    data_attrs=attrs)
-                self._closers.append(self.failed_writer.close)
+                self._resources.callback(self.failed_writer.close)
             self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
-            self._closers.append(self.metrics.close)
+            self._resources.callback(self.metrics.close)
             write_text_atomic(paths.config, config_text)
             cams = cfg.cameras
             self.sink: FrameSink | None = None
@@ -148,9 +150,4 @@ class Session:
         return record
 
     def close(self) -> None:
-        while self._closers:
-            closer = self._closers.pop()
-            try:
-                closer()
-            except Exception:  # close everything else even if one fails
-                log.exception("error while closing")
+        self._resources.close()

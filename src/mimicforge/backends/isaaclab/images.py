@@ -29,12 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mimicforge.errors import ConfigError, OutputExistsError
-from mimicforge.outputs import STEP_DIGITS, image_dir
+from mimicforge.errors import ConfigError
+from mimicforge.outputs import STEP_DIGITS, ImageFolders
 
 _FRAME = re.compile(r"^(?P<prefix>.+)_trial_(?P<trial>\d+)_tile_(?P<tile>\d+)_step_(?P<step>\d+)\.png$")
-_PARTIAL = re.compile(r"^\.demo_(\d+)\.partial$")
-_FINAL = re.compile(r"^demo_(\d+)$")
 
 Stream = tuple[str, str]  # (camera, modality)
 
@@ -107,6 +105,7 @@ class FrameSorter:
         self.staging = Path(staging)
         self.output_dir = Path(output_dir)
         self.streams = list(streams)
+        self.folders = ImageFolders(self.output_dir, self.streams)
 
     def frames(self) -> list[Frame]:
         if not self.staging.is_dir():
@@ -119,25 +118,7 @@ class FrameSorter:
         return out
 
     def prepare(self, mode: str, next_index: int) -> None:
-        """Reconcile existing demo folders with the dataset (create: refuse; overwrite: clear; append:
-        drop partial folders and folders of demos the dataset does not hold)."""
-        for camera, modality in self.streams:
-            d = self.output_dir / f"{camera}_{modality}"
-            d.mkdir(parents=True, exist_ok=True)
-            for entry in d.iterdir():
-                partial, final = _PARTIAL.match(entry.name), _FINAL.match(entry.name)
-                if partial:
-                    shutil.rmtree(entry)
-                elif final:
-                    k = int(final.group(1))
-                    if mode == "overwrite" or (mode == "append" and k >= next_index):
-                        shutil.rmtree(entry)
-                    elif mode == "create":
-                        raise OutputExistsError(f"{d} already holds demo folders from another run; pass --overwrite "
-                                                "(ON_EXISTING=overwrite) to clear them or choose another OUTPUT_DIR")
-
-    def _partial(self, stream: Stream, demo_index: int) -> Path:
-        return self.output_dir / f"{stream[0]}_{stream[1]}" / f".demo_{demo_index}.partial"
+        self.folders.prepare(mode, next_index)
 
     def stage_success(self, trial: int, num_steps: int, demo_index: int) -> int:
         """Move the frames of the ``trial``-th success into partial folders; delete its trial's other
@@ -150,7 +131,7 @@ class FrameSorter:
                 continue
             last = max(f.step for f in mine)
             first = last - num_steps
-            partial = self._partial(stream, demo_index)
+            partial = self.folders.partial(*stream, demo_index)
             if partial.exists():
                 shutil.rmtree(partial)
             partial.mkdir(parents=True)
@@ -163,10 +144,7 @@ class FrameSorter:
         return kept
 
     def commit(self, demo_index: int) -> None:
-        for stream in self.streams:
-            partial = self._partial(stream, demo_index)
-            if partial.is_dir():
-                partial.rename(image_dir(self.output_dir, stream[0], stream[1], demo_index))
+        self.folders.commit(demo_index)
 
     def drop_all(self) -> None:
         """Delete every frame left in staging (failed attempts after the last success, the aborted one)."""

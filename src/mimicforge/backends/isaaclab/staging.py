@@ -17,6 +17,7 @@ recorder's exports, each of which ends with a flush.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -119,18 +120,18 @@ class Collector:
         self._seen = {True: 0, False: 0}  # staged demos already collected, per file
         self._env_args: dict[str, object] = {}
         self._last_time = clock()
-        self._closers: list[Callable[[], None]] = []
+        self._resources = contextlib.ExitStack()  # closes the writers and metrics log in reverse order
         attrs = {layout.ATTR_CONFIG: config_text}
         try:
             self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, data_attrs=attrs)
-            self._closers.append(self.writer.close)
+            self._resources.callback(self.writer.close)
             self.failed_writer: DatasetWriter | None = None
             if keep_failed:
                 self.failed_writer = DatasetWriter(paths.failed, env_name=env_name, mode=mode,
                                                    data_attrs=attrs)
-                self._closers.append(self.failed_writer.close)
+                self._resources.callback(self.failed_writer.close)
             self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
-            self._closers.append(self.metrics.close)
+            self._resources.callback(self.metrics.close)
             if mode != "append" or not paths.config.exists():
                 write_text_atomic(paths.config, config_text)
             if frames is not None:
@@ -207,9 +208,4 @@ class Collector:
         return record
 
     def close(self) -> None:
-        while self._closers:
-            closer = self._closers.pop()
-            try:
-                closer()
-            except Exception:  # close the rest even if one fails
-                log.exception("error while closing outputs")
+        self._resources.close()
