@@ -27,7 +27,7 @@ def test_reset_events_follow_isaacs_distributions(twin) -> None:
         state = twin.get_state()
         q = state["articulation"]["robot"]["joint_position"]
         noise.append(q[:7] - np.array(DEFAULT_JOINT_POS[:7]))
-        np.testing.assert_array_equal(q[7:], [0.04, 0.04])
+        np.testing.assert_array_equal(q[7:], np.float32([0.04, 0.04]))  # float32 states, as Isaac Lab
         cubes = [state["rigid_object"][c]["root_pose"] for c in ("cube_1", "cube_2", "cube_3")]
         pos = np.array([c[:3] for c in cubes])
         positions.append(pos)

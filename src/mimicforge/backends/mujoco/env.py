@@ -98,6 +98,10 @@ class FrankaStackTwin:
         q = self._default_q.copy()
         q[:7] = np.clip(q[:7] + rng.normal(0.0, c.joint_noise_std, size=7), self._q_low, self._q_high)
         poses = self._sample_cubes(rng)
+        # Start from float32 values, as Isaac Lab's tensors are: the initial_state a dataset records is then
+        # exactly the state the episode started from, and replaying its actions reproduces it bit for bit.
+        q = q.astype(np.float32).astype(np.float64)
+        poses = {n: p.astype(np.float32).astype(np.float64) for n, p in poses.items()}
         self._set(q, np.zeros(9), {n: (p, np.zeros(6)) for n, p in poses.items()})
         return self._obs
 

@@ -1,7 +1,8 @@
 """Replay recorded demos open loop in the twin: how faithfully does it reproduce Isaac Lab?
 
 Each demo starts from its ``initial_state`` and receives its recorded actions, one per step, with no
-feedback. Two numbers per demo: the end-effector position RMSE against the recorded ``obs/eef_pos``
+feedback. Annotated demos bring their subtask signals; for generated ones (no ``obs/datagen_info``) the
+signals are computed from the recorded observations with the task's checks. Two numbers per demo: the end-effector position RMSE against the recorded ``obs/eef_pos``
 over the steps before the first grasp (contact-free motion, where the twin's control model alone
 decides), and whether the cubes end up stacked by the task's success check (everything, contacts
 included, reproduced well enough for the human's actions to still work).
@@ -23,8 +24,9 @@ import numpy as np
 from mimicforge.backends.mujoco import ENV_NAME
 from mimicforge.datasets import layout
 from mimicforge.datasets.reader import DatasetReader, first_change, read_tree
+from mimicforge.backends.mujoco.signals import subtask_signals
 from mimicforge.errors import DatasetFormatError
-from mimicforge.tasks import task_for_env
+from mimicforge.tasks import StackThresholds, task_for_env
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +78,28 @@ def _first_true(signal: np.ndarray) -> int | None:
     return None if edge is None else edge + 1
 
 
-def _load(reader: DatasetReader, name: str, grasp: str) -> dict[str, Any]:
+def recorded_signals(group: Any, th: StackThresholds) -> dict[str, np.ndarray]:
+    """The subtask signals of a demo without annotations (a generated one), computed from its recorded
+    observations with the task's own checks: what annotation would have recorded."""
+    cubes = group["obs/cube_positions"][()].astype(np.float64).reshape(-1, 3, 3)
+    eef = group["obs/eef_pos"][()].astype(np.float64)
+    grip = group["obs/gripper_pos"][()].astype(np.float64)
+    rows = [subtask_signals({"cube_1": c[0], "cube_2": c[1], "cube_3": c[2]}, e, np.array([g[0], -g[1]]), th)
+            for c, e, g in zip(cubes, eef, grip)]
+    return {k: np.array([r[k] for r in rows]) for k in rows[0]}
+
+
+def _load(reader: DatasetReader, name: str, grasp: str, th: StackThresholds) -> dict[str, Any]:
     group = reader.group(name)
     missing = [p for p in _NEEDED if p not in group]
     signals_path = f"{layout.DATAGEN_INFO}/subtask_term_signals"
-    if signals_path not in group:
-        missing.append(signals_path)
+    observed = ("obs/cube_positions", "obs/gripper_pos")
+    if signals_path not in group and not all(p in group for p in observed):
+        missing.append(f"{signals_path} (or {' and '.join(observed)} to compute it)")
     if missing:
-        hint = f"; {layout.ANNOTATE_HINT}" if signals_path in missing else ""
-        raise DatasetFormatError(f"{reader.path}: data/{name} lacks {', '.join(missing)}{hint}")
+        raise DatasetFormatError(f"{reader.path}: data/{name} lacks {', '.join(missing)}")
     reader.check_lengths(name)
-    signals = read_tree(group[signals_path])
+    signals = read_tree(group[signals_path]) if signals_path in group else recorded_signals(group, th)
     if grasp not in signals:
         raise DatasetFormatError(
             f"{reader.path}: data/{name} has no subtask signal {grasp!r} (found: {', '.join(sorted(signals))})"
@@ -135,7 +148,7 @@ def replay_dataset(path: str | os.PathLike[str], *, params: Any = None,
         task = task_for_env(reader.env_name or ENV_NAME)  # a file without env_args: assume the twin's task
         eef = task.eef_names[0]
         grasp = task.term_signals(eef)[0]
-        demos = {name: _load(reader, name, grasp) for name in reader.demo_names}
+        demos = {name: _load(reader, name, grasp, task.thresholds) for name in reader.demo_names}
         shown = str(reader.path)
     from mimicforge.backends.mujoco.env import FrankaStackTwin
 
