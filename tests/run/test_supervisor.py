@@ -113,7 +113,7 @@ def test_killing_workers_three_times_still_gives_exactly_n(real_dataset, tmp_pat
 def test_killed_supervisor_resumes_to_exactly_n(real_dataset, tmp_path):
     n = 6
     out = tmp_path / "gen.hdf5"
-    run = Run(real_dataset, out, "--num-trials", str(n), "--workers", "2")
+    run = Run(real_dataset, out, "--num-trials", str(n), "--workers", "2", "--keep-failed")
     run.wait_until(lambda: run.successes() >= 2 and len(worker_pids(run.proc.pid)) == 2)
     workers = worker_pids(run.proc.pid)
     os.kill(run.proc.pid, signal.SIGKILL)
@@ -128,6 +128,14 @@ def test_killed_supervisor_resumes_to_exactly_n(real_dataset, tmp_path):
     keys, hashes = keys_and_hashes(out)
     assert len(keys) == n and len(set(keys)) == n and len(set(hashes)) == n
     assert not out.with_name("gen.shards").exists()
+    # one metrics record per attempt, each naming the demo it became in the merged files
+    failed_keys, _ = keys_and_hashes(tmp_path / "gen_failed.hdf5")
+    names = {True: dict(zip(keys, [f"demo_{i}" for i in range(n)])),
+             False: dict(zip(failed_keys, [f"demo_{i}" for i in range(len(failed_keys))]))}
+    recs = list(read_metrics(tmp_path / "gen.metrics.jsonl"))
+    assert len({(r["worker"], r["attempt"]) for r in recs}) == len(recs) == len(failed_keys) + sum(r["success"] for r in recs)
+    for r in recs:
+        assert r["demo"] == names[r["success"]].get((r["worker"], r["attempt"]))
 
 
 def test_worker_error_reaches_the_supervisor_with_its_traceback(tmp_path, real_dataset):

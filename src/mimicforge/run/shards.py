@@ -120,13 +120,14 @@ def finalize(lay: ShardLayout, cfg: RunConfig) -> MergeOutcome:
         sel = ([(0, n) for n in base_failed.values()] if off else []) + [(off + i, n) for _, _, i, n in extra]
         failures = _merge_into(out.failed, out.failed.exists(), failed_files, sel) if extra else len(base_failed)
 
-    _rebuild_metrics(lay, workers, final_names)
+    _rebuild_metrics(lay, workers, final_names, demo_keys(out.failed) if g.keep_failed else {})
     shutil.rmtree(lay.root, ignore_errors=True)
     shutil.rmtree(lay.image_root, ignore_errors=True)
     return MergeOutcome(successes, len(fresh), failures)
 
 
-def _rebuild_metrics(lay: ShardLayout, workers: list[int], final_names: dict[tuple[int, int], str]) -> None:
+def _rebuild_metrics(lay: ShardLayout, workers: list[int], final_names: dict[tuple[int, int], str],
+                     failed_names: dict[tuple[int, int], str]) -> None:
     """One record per attempt across OUT's own metrics and every shard's, demo names made final."""
     records: dict[tuple[int, int], dict] = {}
     for path in [lay.out.metrics] + [lay.worker_paths(w).metrics for w in workers]:
@@ -136,8 +137,8 @@ def _rebuild_metrics(lay: ShardLayout, workers: list[int], final_names: dict[tup
     lines = []
     for key in sorted(records, key=lambda k: (k[1], k[0])):
         rec = dict(records[key])
-        if rec.get("success"):
-            rec["demo"] = final_names.get(key)  # None: a success beyond the target, not kept
+        # Names in the merged files; None for a success beyond the target or a failure not kept.
+        rec["demo"] = (final_names if rec.get("success") else failed_names).get(key)
         lines.append(json.dumps(rec, separators=(",", ":")))
     write_text_atomic(lay.out.metrics, "".join(line + "\n" for line in lines))
 
