@@ -44,9 +44,13 @@ class SceneParams:
     finger_pad_depth: float = 0.0144
     finger_body_half_width: float = 0.0105
     finger_body_y: tuple[float, float] = (0.0116, 0.0263)
-    # Calibrated: the real data holds a cube with a finger joint sum of 0.0431 m, 3.7 mm less than the
-    # 0.0468 m cube, so each pad's inner face sits half of that inside the mesh.
-    finger_pad_inset: float = 0.00185
+    # Calibrated: how far each pad's inner face stands proud of the finger mesh, towards the cube. The data
+    # hold a cube at a finger joint sum of 42.9 mm (mean of the 20 carries; 42.2-43.9), less than the 46.8 mm
+    # cube, and the twin's pads sink 2.3 mm into a cube pinched at 46 N. Measured twin hold width against
+    # this value (open-loop replay, same carries): 1.85 mm -> 46.0 mm, 0.45 -> 43.45, 0.15 -> 42.90, 0 -> 42.63.
+    # Open fingers now clear a centred cube by 16.5 mm a side (1.85 mm left 14.8; rigid pads at Isaac's hold
+    # width would leave 18.5). Generation rate unchanged within sampling noise (61/200 either way).
+    finger_pad_inset: float = 0.00015
     # Contacts that hold a pinched cube without slip: elliptic cones, torsional friction on cube and pads.
     friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
     contact_solref: tuple[float, float] = (0.01, 1.0)
@@ -94,6 +98,17 @@ class ControlParams:
     arm_force_limit: tuple[float, ...] | None = None
     # Calibrated: joint damping (N m s / rad) beside the servo's, about what PhysX's implicit drive adds.
     arm_extra_damping: float = 2.0
+    # Contact fidelity (kg m^2 per arm joint): rotor inertia on the wrist joints 5-7. PhysX solves the drives
+    # and the contacts together, so a held cube sees the servo's implicit damping as part of the hand's
+    # inertia. MuJoCo integrates the servo damping implicitly only after its constraint solver has sized
+    # the contact impulses with the bare joint inertia; the wrist's is tiny (joint 7: 0.0067 against
+    # h kv = 0.27 at 3.3 ms), so the pads gave a pinched cube impulses for wrist accelerations 40 x larger
+    # than the ones that followed. Measured on the default twin: a cube pinched 15 mm off-centre spun to
+    # 4-6 rad/s at every env step, lagged the yawing hand by 9-43 deg and slid out of the grasp (0/10 held
+    # with the hand yawing; generation kept 5 % of attempts). With 0.3 on joints 5-7: 0.2-0.3 deg, 10/10
+    # held, generation 30 % (200 attempts), as with 8 substeps and no armature, at 3 substeps' cost. Open-
+    # loop replay is unchanged (median pre-grasp RMSE 1.34 -> 1.37 mm; 0.1 and 1.0 give 1.35 / 1.32 mm).
+    arm_armature: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.3, 0.3, 0.3)
     # Isaac: joint velocity limits (rad/s), applied by bounding the servo target (the servo's steady
     # velocity is kp / kv times its position error), not by clipping joint velocities.
     arm_velocity_limit: tuple[float, ...] | None = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)
@@ -108,6 +123,8 @@ class ControlParams:
     def __post_init__(self) -> None:
         if self.decimation < 1 or self.substeps < 1:
             raise ConfigError("decimation and substeps must be >= 1")
+        if len(self.arm_armature) != 7 or min(self.arm_armature) < 0.0:
+            raise ConfigError(f"arm_armature needs 7 values >= 0, one per arm joint, not {self.arm_armature}")
 
     @property
     def step_dt(self) -> float:
