@@ -68,8 +68,10 @@ class Session:
             resumed = scan_existing(paths).next_for(worker) if mode == "append" else 0
             self.next_attempt = max(first_attempt, resumed)
             config_text = to_toml(cfg)
-            sim_args = getattr(self.env, "sim_args", None)
-            env_args = {"sim_args": sim_args()} if callable(sim_args) else {}
+            sim_args = getattr(self.env, "sim_args", None)  # the twin's is a property; accept a method too
+            if callable(sim_args):
+                sim_args = sim_args()
+            env_args = {"sim_args": dict(sim_args)} if sim_args else {}
             attrs = {layout.ATTR_CONFIG: config_text}
             self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,
                                         data_attrs=attrs)
