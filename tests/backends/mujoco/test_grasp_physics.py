@@ -74,8 +74,8 @@ def carry_off_centre(env, *, offset: float, noise: float, seed: int, wander_step
 def test_cube_pinched_15mm_off_centre_stays_held_while_the_hand_yaws_with_noise(twin, seed) -> None:
     result = carry_off_centre(twin, offset=0.015, noise=0.03, seed=seed)
     assert result["height"] > 0.1, result  # still in the hand, 15 cm up
-    assert result["drift_mm"] < 3.0, result  # measured 0.4-1.0 mm
-    assert result["max_yaw_lag_deg"] < 2.0, result  # measured 0.3 deg; 12-44 deg without the wrist armature
+    assert result["drift_mm"] < 3.0, result  # measured 0.7-2.0 mm
+    assert result["max_yaw_lag_deg"] < 2.0, result  # measured 0.5 deg; 29-44 deg without the wrist armature
 
 
 def test_wrist_armature_is_what_keeps_the_pinched_cube_with_the_hand() -> None:

@@ -67,11 +67,13 @@ class ControlParams:
 
     physics_dt: float = 0.01  # Isaac: sim dt
     decimation: int = 5  # Isaac: physics steps per env step (20 Hz)
-    # Calibrated: MuJoCo steps per Isaac physics step. MuJoCo softens any contact faster than two time
-    # steps, and at 10 ms a 46 N pinch sinks the pads 5 mm into the cube, which then twists out of the
-    # grasp. 3 (3.3 ms) is the fewest that carries every cube of the 10 demos; the IK runs once per
-    # 10 ms physics step regardless, as in Isaac.
-    substeps: int = 3
+    # Calibrated: MuJoCo steps per Isaac physics step; the IK runs once per 10 ms physics step regardless,
+    # as in Isaac. MuJoCo softens any contact faster than two time steps: at 10 ms a 46 N pinch sinks the
+    # pads 6.8 mm into the cube (a cube pinched 15 mm off-centre held 6/10 times, generation 20 %). With the
+    # wrist armature below, 2 (5 ms, the contacts' 10 ms time constant) measured as 3 did: replay 1.37 mm
+    # and every signal on Isaac's step, held 10/10, generation 62/200 (3: 61/200), the scripted expert
+    # 200/200, and 17 % less time. Without the armature 3 was the fewest that carried every demo's cube.
+    substeps: int = 2
     action_scale: float = 0.5  # Isaac: DifferentialInverseKinematicsActionCfg.scale
     ik_offset: tuple[float, float, float] = (0.0, 0.0, 0.107)  # Isaac: IK frame = panda_hand + this
     eef_offset: tuple[float, float, float] = (0.0, 0.0, 0.1034)  # Isaac: ee_frame (what Mimic reads)
@@ -101,13 +103,14 @@ class ControlParams:
     # Contact fidelity (kg m^2 per arm joint): rotor inertia on the wrist joints 5-7. PhysX solves the drives
     # and the contacts together, so a held cube sees the servo's implicit damping as part of the hand's
     # inertia. MuJoCo integrates the servo damping implicitly only after its constraint solver has sized
-    # the contact impulses with the bare joint inertia; the wrist's is tiny (joint 7: 0.0067 against
-    # h kv = 0.27 at 3.3 ms), so the pads gave a pinched cube impulses for wrist accelerations 40 x larger
-    # than the ones that followed. Measured on the default twin: a cube pinched 15 mm off-centre spun to
-    # 4-6 rad/s at every env step, lagged the yawing hand by 9-43 deg and slid out of the grasp (0/10 held
-    # with the hand yawing; generation kept 5 % of attempts). With 0.3 on joints 5-7: 0.2-0.3 deg, 10/10
-    # held, generation 30 % (200 attempts), as with 8 substeps and no armature, at 3 substeps' cost. Open-
-    # loop replay is unchanged (median pre-grasp RMSE 1.34 -> 1.37 mm; 0.1 and 1.0 give 1.35 / 1.32 mm).
+    # the contact impulses with the bare joint inertia; the wrist's is tiny (joint 7: 0.0067 kg m^2 against
+    # h kv = 0.27 at a 3.3 ms step), so the pads gave a pinched cube impulses for wrist accelerations 40 x
+    # larger than the ones that followed. Measured at 3 substeps without it: a cube pinched 15 mm off-centre
+    # spun to 4-6 rad/s at every env step, lagged the yawing hand by 9-43 deg and slid out of the grasp
+    # (0/10 held with the hand yawing; generation kept 19 of 200 attempts). With 0.3 on joints 5-7: 0.3 deg,
+    # 10/10 held, generation 61/200, as 8 substeps without armature gave, at 3 substeps' cost (and at 2,
+    # see substeps). Open-loop replay is unchanged (median pre-grasp RMSE 1.34 -> 1.37 mm; 0.1 and 1.0
+    # give 1.35 / 1.32 mm and the same generation rate within sampling noise).
     arm_armature: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.3, 0.3, 0.3)
     # Isaac: joint velocity limits (rad/s), applied by bounding the servo target (the servo's steady
     # velocity is kp / kv times its position error), not by clipping joint velocities.
