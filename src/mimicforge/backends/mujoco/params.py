@@ -44,9 +44,13 @@ class SceneParams:
     finger_pad_depth: float = 0.0144
     finger_body_half_width: float = 0.0105
     finger_body_y: tuple[float, float] = (0.0116, 0.0263)
-    # Calibrated: the real data holds a cube with a finger joint sum of 0.0431 m, 3.7 mm less than the
-    # 0.0468 m cube, so each pad's inner face sits half of that inside the mesh.
-    finger_pad_inset: float = 0.00185
+    # Calibrated: how far each pad's inner face stands proud of the finger mesh, towards the cube. The data
+    # hold a cube at a finger joint sum of 42.9 mm (mean of the 20 carries; 42.2-43.9), less than the 46.8 mm
+    # cube, and the twin's pads sink 2.3 mm into a cube pinched at 46 N. Measured twin hold width against
+    # this value (open-loop replay, same carries): 1.85 mm -> 46.0 mm, 0.45 -> 43.45, 0.15 -> 42.90, 0 -> 42.63.
+    # Open fingers now clear a centred cube by 16.5 mm a side (1.85 mm left 14.8; rigid pads at Isaac's hold
+    # width would leave 18.5). Generation rate unchanged within sampling noise (61/200 either way).
+    finger_pad_inset: float = 0.00015
     # Contacts that hold a pinched cube without slip: elliptic cones, torsional friction on cube and pads.
     friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
     contact_solref: tuple[float, float] = (0.01, 1.0)
@@ -63,11 +67,13 @@ class ControlParams:
 
     physics_dt: float = 0.01  # Isaac: sim dt
     decimation: int = 5  # Isaac: physics steps per env step (20 Hz)
-    # Calibrated: MuJoCo steps per Isaac physics step. MuJoCo softens any contact faster than two time
-    # steps, and at 10 ms a 46 N pinch sinks the pads 5 mm into the cube, which then twists out of the
-    # grasp. 3 (3.3 ms) is the fewest that carries every cube of the 10 demos; the IK runs once per
-    # 10 ms physics step regardless, as in Isaac.
-    substeps: int = 3
+    # Calibrated: MuJoCo steps per Isaac physics step; the IK runs once per 10 ms physics step regardless,
+    # as in Isaac. MuJoCo softens any contact faster than two time steps: at 10 ms a 46 N pinch sinks the
+    # pads 6.8 mm into the cube (a cube pinched 15 mm off-centre held 6/10 times, generation 20 %). With the
+    # wrist armature below, 2 (5 ms, the contacts' 10 ms time constant) measured as 3 did: replay 1.37 mm
+    # and every signal on Isaac's step, held 10/10, generation 62/200 (3: 61/200), the scripted expert
+    # 200/200, and 17 % less time. Without the armature 3 was the fewest that carried every demo's cube.
+    substeps: int = 2
     action_scale: float = 0.5  # Isaac: DifferentialInverseKinematicsActionCfg.scale
     ik_offset: tuple[float, float, float] = (0.0, 0.0, 0.107)  # Isaac: IK frame = panda_hand + this
     eef_offset: tuple[float, float, float] = (0.0, 0.0, 0.1034)  # Isaac: ee_frame (what Mimic reads)
@@ -94,6 +100,18 @@ class ControlParams:
     arm_force_limit: tuple[float, ...] | None = None
     # Calibrated: joint damping (N m s / rad) beside the servo's, about what PhysX's implicit drive adds.
     arm_extra_damping: float = 2.0
+    # Contact fidelity (kg m^2 per arm joint): rotor inertia on the wrist joints 5-7. PhysX solves the drives
+    # and the contacts together, so a held cube sees the servo's implicit damping as part of the hand's
+    # inertia. MuJoCo integrates the servo damping implicitly only after its constraint solver has sized
+    # the contact impulses with the bare joint inertia; the wrist's is tiny (joint 7: 0.0067 kg m^2 against
+    # h kv = 0.27 at a 3.3 ms step), so the pads gave a pinched cube impulses for wrist accelerations 40 x
+    # larger than the ones that followed. Measured at 3 substeps without it: a cube pinched 15 mm off-centre
+    # spun to 4-6 rad/s at every env step, lagged the yawing hand by 9-43 deg and slid out of the grasp
+    # (0/10 held with the hand yawing; generation kept 19 of 200 attempts). With 0.3 on joints 5-7: 0.3 deg,
+    # 10/10 held, generation 61/200, as 8 substeps without armature gave, at 3 substeps' cost (and at 2,
+    # see substeps). Open-loop replay is unchanged (median pre-grasp RMSE 1.34 -> 1.37 mm; 0.1 and 1.0
+    # give 1.35 / 1.32 mm and the same generation rate within sampling noise).
+    arm_armature: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.3, 0.3, 0.3)
     # Isaac: joint velocity limits (rad/s), applied by bounding the servo target (the servo's steady
     # velocity is kp / kv times its position error), not by clipping joint velocities.
     arm_velocity_limit: tuple[float, ...] | None = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)
@@ -108,6 +126,8 @@ class ControlParams:
     def __post_init__(self) -> None:
         if self.decimation < 1 or self.substeps < 1:
             raise ConfigError("decimation and substeps must be >= 1")
+        if len(self.arm_armature) != 7 or min(self.arm_armature) < 0.0:
+            raise ConfigError(f"arm_armature needs 7 values >= 0, one per arm joint, not {self.arm_armature}")
 
     @property
     def step_dt(self) -> float:

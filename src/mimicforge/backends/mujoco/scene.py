@@ -84,11 +84,11 @@ def _load_panda(mujoco: ModuleType, params: TwinParams) -> Any:
 
 def _configure_robot(mujoco: ModuleType, spec: Any, params: TwinParams) -> None:
     c, s = params.control, params.scene
-    for name in ARM_JOINTS:
+    for name, armature in zip(ARM_JOINTS, c.arm_armature, strict=True):
         j = spec.joint(name)
         j.damping = [c.arm_extra_damping, 0.0, 0.0]
         j.frictionloss = 0.0
-        j.armature = 0.0
+        j.armature = armature
     for name in FINGER_JOINTS:
         j = spec.joint(name)
         j.damping = [c.finger_extra_damping, 0.0, 0.0]
