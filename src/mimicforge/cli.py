@@ -87,6 +87,7 @@ def _generation_config(args: argparse.Namespace) -> Any:
         "keep_failed": True if args.keep_failed else None, "stop_on": args.stop_on,
         "select_source": args.select_source, "selection_strategy": args.selection_strategy, "nn_k": args.nn_k,
         "action_noise": args.action_noise, "max_consecutive_failures": args.max_consecutive_failures,
+        "isaac_parity": True if args.isaac_parity else None,
         "engine": args.engine, "task": args.task, "cameras": args.cameras, "modalities": args.modalities,
         "width": args.width, "height": args.height, "output_dir": args.output_dir,
         "workers": args.workers, "max_restarts": args.max_restarts,
@@ -248,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nn-k", help="candidates for nearest-neighbour selection")
     p.add_argument("--action-noise", help="override the action noise std")
     p.add_argument("--max-consecutive-failures", help="stop after this many failed attempts in a row (100)")
+    p.add_argument("--isaac-parity", action="store_true",
+                   help="execute exactly as Isaac Lab Mimic: no settling, noise-free contact, held-object "
+                        "correction or transit (ISAAC_PARITY=1)")
     p.add_argument("--engine", help="auto, mujoco or isaaclab (ENGINE)")
     p.add_argument("--task", help="env name, when the input file's env_args lack it (TASK)")
     p.add_argument("--cameras", help="comma-separated cameras to render, e.g. table_cam,table_high_cam (CAMERAS)")

@@ -43,6 +43,12 @@ class GenerationConfig:
     action_noise: float | None = None
     num_interpolation_steps: int | None = None
     max_consecutive_failures: int = 100
+    # Refined execution (mimic/execution.py); isaac_parity turns all of it off: exactly Isaac Lab Mimic.
+    isaac_parity: bool = False
+    settle_steps: int = 30
+    noise_free_steps: int = 10
+    held_object_correction: bool = True
+    transit_clearance: float = 0.05
     engine: str = "auto"
     task: str | None = None  # env name; None: from the input file's env_args
     num_envs: int = 1  # Isaac Lab engine: parallel envs in one process
@@ -234,6 +240,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("generation", "num_interpolation_steps", "NUM_INTERPOLATION_STEPS", _int(0, 1000), "5"),
     Setting("generation", "max_consecutive_failures", "MAX_CONSECUTIVE_FAILURES",
             _int(1, what="a positive integer"), "100"),
+    Setting("generation", "isaac_parity", "ISAAC_PARITY", _bool, "1"),
+    Setting("generation", "settle_steps", "SETTLE_STEPS", _int(0, 1000), "30"),
+    Setting("generation", "noise_free_steps", "NOISE_FREE_STEPS", _int(0, 1000), "10"),
+    Setting("generation", "held_object_correction", "HELD_OBJECT_CORRECTION", _bool, "1"),
+    Setting("generation", "transit_clearance", "TRANSIT_CLEARANCE", _float(0.0, 0.5), "0.05"),
     Setting("generation", "engine", "ENGINE", _choice(ENGINES), "mujoco"),
     Setting("generation", "task", "TASK", _text, "Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0"),
     Setting("generation", "num_envs", "NUM_ENVS", _int(1, 4096), "1"),

@@ -20,6 +20,9 @@ class SubtaskSpec:
 
     object_ref: str | None
     term_signal: str | None  # None for the last subtask (it ends with the demo)
+    # The object in the gripper during this subtask (None when nothing is held, e.g. while grasping); used
+    # by the held-object correction of the generator's refined execution.
+    held_object: str | None = None
     term_offset_range: tuple[int, int] = (0, 0)
     selection_strategy: str = "nearest_neighbor_object"
     nn_k: int = 3
@@ -84,9 +87,10 @@ class TaskSpec:
                 if s.term_signal is None:
                     raise ConfigError(f"task {self.name}: every subtask of {eef} but the last needs a term signal")
             for s in subs:
-                if s.object_ref is not None and s.object_ref not in self.object_names:
-                    raise ConfigError(f"task {self.name}: object_ref {s.object_ref!r} is not one of "
-                                      f"{', '.join(self.object_names)}")
+                for obj in (s.object_ref, s.held_object):
+                    if obj is not None and obj not in self.object_names:
+                        raise ConfigError(f"task {self.name}: object {obj!r} is not one of "
+                                          f"{', '.join(self.object_names)}")
 
     def term_signals(self, eef: str) -> list[str]:
         return [s.term_signal for s in self.subtasks[eef] if s.term_signal is not None]
@@ -96,11 +100,11 @@ def _franka_stack_subtasks() -> tuple[SubtaskSpec, ...]:
     return (
         SubtaskSpec(object_ref="cube_2", term_signal="grasp_1", term_offset_range=(10, 20),
                     description="Grasp red cube"),
-        SubtaskSpec(object_ref="cube_1", term_signal="stack_1", term_offset_range=(10, 20),
+        SubtaskSpec(object_ref="cube_1", term_signal="stack_1", term_offset_range=(10, 20), held_object="cube_2",
                     description="Stack red cube on top of blue cube"),
         SubtaskSpec(object_ref="cube_3", term_signal="grasp_2", term_offset_range=(10, 20),
                     description="Grasp green cube"),
-        SubtaskSpec(object_ref="cube_2", term_signal=None, term_offset_range=(0, 0),
+        SubtaskSpec(object_ref="cube_2", term_signal=None, term_offset_range=(0, 0), held_object="cube_3",
                     description="Stack green cube on top of red cube"),
     )
 

@@ -182,7 +182,7 @@ def test_no_input_points_to_record(cli, tmp_path):
 
 def test_per_trial_selection_replays_one_source_for_all_subtasks(cli, real_dataset, tmp_path):
     r = gen(cli, real_dataset, tmp_path / "gen.hdf5", "--num-trials", "3", "--stop-on", "attempts",
-            "--select-source", "per_trial")
+            "--select-source", "per_trial", "--isaac-parity")
     assert r.returncode == 0, r.stderr
     lengths = {f"demo_{i}": n for i, n in enumerate([236, 233, 194, 209, 232, 185, 247, 218, 230, 179])}
     for rec in read_metrics(tmp_path / "gen.metrics.jsonl"):

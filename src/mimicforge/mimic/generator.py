@@ -8,6 +8,9 @@ the task's success check was true at any step, and every waypoint is executed re
 Source selection happens at every subtask (``per_subtask``: the MimicGen paper and Isaac Lab <= 2.0) or
 only at the first (``per_trial``: what Isaac Lab 2.3 does with the Franka configs, whose
 ``generation_select_src_per_arm`` is False).
+
+On top, by default, the refined execution of ``execution`` (settling, noise-free contact, held-object
+correction, transit); ``MimicSettings(refinements=ISAAC_PARITY)`` executes exactly as Isaac Lab Mimic.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import numpy as np
 from mimicforge.backends.base import EpisodeRecorder, MimicEnv
 from mimicforge.datasets.reader import SourceDataset
 from mimicforge.errors import ConfigError
+from mimicforge.mimic.execution import Refinements, converged, correct_for_held_object, plan_subtask
 from mimicforge.mimic.selection import select_source_demo
 from mimicforge.mimic.source import SourcePool
-from mimicforge.mimic.trajectory import Waypoints, join, source_segment
+from mimicforge.mimic.trajectory import Waypoints, source_segment
 from mimicforge.tasks import SubtaskSpec, TaskSpec
 
 StepObserver = Callable[[MimicEnv, int], None]
@@ -42,6 +46,7 @@ class MimicSettings:
     num_fixed_steps: int | None = None
     interpolate_from_last_target: bool = True
     transform_first_robot_pose: bool = False
+    refinements: Refinements = field(default_factory=Refinements)
 
     def apply(self, sub: SubtaskSpec) -> SubtaskSpec:
         names = ("selection_strategy", "nn_k", "action_noise", "num_interpolation_steps", "num_fixed_steps")
@@ -102,44 +107,60 @@ class MimicGenerator:
         if observer is not None:
             observer(env, 0)
         starts, ends = self.pool.randomized_bounds(rng)
+        refine = self.settings.refinements
         success = False
         steps = 0
         selected: int | None = None
         sources: list[str] = []
         fired: list[bool] = []
         last: Waypoints | None = None
+        hit = False
+
+        def execute(pose: np.ndarray, gripper: np.ndarray, noise: float, signal: str | None) -> None:
+            nonlocal steps, success, hit
+            if stop_requested is not None and stop_requested():
+                raise TrialAborted
+            action = env.target_eef_pose_to_action({eef: pose}, {eef: gripper}, {eef: noise}, rng)
+            if recorder is not None:
+                recorder.step(action)
+            else:
+                env.step(action)
+            steps += 1
+            if observer is not None:
+                observer(env, steps)
+            success = success or env.is_success()
+            if signal is not None and not hit:
+                hit = bool(env.get_subtask_term_signals()[signal])
+
         for i, sub in enumerate(self.subtasks):
-            obj_now = env.get_object_poses()[sub.object_ref] if sub.object_ref is not None else None
+            poses_now = env.get_object_poses()
+            obj_now = poses_now[sub.object_ref] if sub.object_ref is not None else None
             eef_now = env.get_robot_eef_pose(eef)
             if selected is None or self.settings.select_source == "per_subtask":
                 selected = select_source_demo(self.pool, i, starts[:, i], obj_now, eef_now, rng, spec=sub)
             demo = self.pool.demos[selected]
             sources.append(demo.name)
             first = i == 0
-            segment = source_segment(demo, int(starts[selected, i]), int(ends[selected, i]), sub.object_ref,
-                                     obj_now, sub.action_noise, first or self.settings.transform_first_robot_pose)
+            start, end = int(starts[selected, i]), int(ends[selected, i])
+            segment = source_segment(demo, start, end, sub.object_ref, obj_now, sub.action_noise,
+                                     first or self.settings.transform_first_robot_pose)
+            if refine.held_object_correction and sub.held_object is not None:
+                segment = correct_for_held_object(segment, demo.eef_pose[start], demo.object_pose[sub.held_object][start],
+                                                  eef_now, poses_now[sub.held_object], refine.held_object_distance)
             if first or last is None or not self.settings.interpolate_from_last_target:
                 init = Waypoints(eef_now[None], segment.gripper[:1], np.array([sub.action_noise]))
             else:
                 init = last
-            interp_noise = sub.action_noise if sub.apply_noise_during_interpolation else 0.0
-            traj = join(init, segment, sub.num_interpolation_steps, sub.num_fixed_steps, interp_noise)
+            plan = plan_subtask(init, segment, sub, refine, first)
+            traj = plan.waypoints
             hit = False
             for k in range(len(traj)):
-                if stop_requested is not None and stop_requested():
-                    raise TrialAborted
-                action = env.target_eef_pose_to_action(
-                    {eef: traj.poses[k]}, {eef: traj.gripper[k]}, {eef: float(traj.noise[k])}, rng)
-                if recorder is not None:
-                    recorder.step(action)
-                else:
-                    env.step(action)
-                steps += 1
-                if observer is not None:
-                    observer(env, steps)
-                success = success or env.is_success()
-                if sub.term_signal is not None and not hit:
-                    hit = bool(env.get_subtask_term_signals()[sub.term_signal])
+                execute(traj.poses[k], traj.gripper[k], float(traj.noise[k]), sub.term_signal)
+                if k in plan.holds:
+                    for _ in range(refine.settle_steps):
+                        if converged(env.get_robot_eef_pose(eef), traj.poses[k], refine):
+                            break
+                        execute(traj.poses[k], traj.gripper[k], 0.0, sub.term_signal)
             fired.append(hit if sub.term_signal is not None else success)
             last = traj.last()
         failed = None

@@ -17,9 +17,10 @@ from collections.abc import Callable
 import numpy as np
 
 from mimicforge.backends.base import EpisodeRecorder, MimicEnv
-from mimicforge.config import RunConfig, to_toml
+from mimicforge.config import GenerationConfig, RunConfig, to_toml
 from mimicforge.datasets import DatasetReader, DatasetWriter, layout, load_source_dataset
 from mimicforge.errors import ConfigError
+from mimicforge.mimic.execution import ISAAC_PARITY, Refinements
 from mimicforge.mimic.generator import MimicGenerator, MimicSettings
 from mimicforge.outputs import (  # noqa: F401 (Resumed, demo_keys, scan_existing: moved to outputs, re-exported)
     MetricsLog,
@@ -56,12 +57,20 @@ def prepare_engine(cfg: RunConfig, env_factory: EnvFactory) -> tuple[TaskSpec, s
     try:
         settings = MimicSettings(select_source=g.select_source, selection_strategy=g.selection_strategy,
                                  nn_k=g.nn_k, action_noise=g.action_noise,
-                                 num_interpolation_steps=g.num_interpolation_steps)
+                                 num_interpolation_steps=g.num_interpolation_steps, refinements=refinements(g))
         generator = MimicGenerator(env, source, task, settings)
     except BaseException:
         env.close()
         raise
     return task, env_name, env, generator
+
+
+def refinements(g: GenerationConfig) -> Refinements:
+    """The generator's execution refinements from the settings (none at all in Isaac Lab parity mode)."""
+    if g.isaac_parity:
+        return ISAAC_PARITY
+    return Refinements(settle_steps=g.settle_steps, noise_free_steps=g.noise_free_steps,
+                       held_object_correction=g.held_object_correction, transit_clearance=g.transit_clearance)
 
 
 def check_run(cfg: RunConfig, env_factory: EnvFactory) -> None:

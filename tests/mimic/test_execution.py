@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mimicforge.backends import make_env_factory
+from mimicforge.backends.base import EpisodeRecorder
+from mimicforge.config import load_config
+from mimicforge.datasets import load_source_dataset
+from mimicforge.mimic.execution import (
+    ISAAC_PARITY,
+    Refinements,
+    converged,
+    correct_for_held_object,
+    gripper_changes,
+    plan_subtask,
+    transit_path,
+)
+from mimicforge.mimic.generator import MimicGenerator, MimicSettings
+from mimicforge.mimic.poses import axis_angle_to_matrix, make_pose, pose_inv
+from mimicforge.mimic.trajectory import Waypoints, join
+from mimicforge.run.session import attempt_seed
+from mimicforge.tasks import FRANKA_STACK
+
+SUB = FRANKA_STACK.subtasks["franka"][1]
+
+def segment(n=20, flip_at=12, z0=0.2):
+    poses = make_pose(np.stack([np.linspace(0.4, 0.5, n), np.zeros(n), np.linspace(z0, 0.05, n)], 1),
+                      np.repeat(np.diag([1.0, -1.0, -1.0])[None], n, 0))
+    grip = np.where(np.arange(n) < flip_at, -1.0, 1.0)[:, None]
+    return Waypoints(poses, grip, np.full(n, 0.03))
+
+def test_gripper_changes():
+    assert list(gripper_changes(np.array([[1], [1], [-1], [-1], [1.0]]))) == [2, 4]
+
+def test_isaac_parity_plan_is_isaac_labs_join():
+    init = Waypoints(make_pose([0.3, 0.2, 0.3], np.eye(3))[None], np.ones((1, 1)), np.array([0.03]))
+    seg = segment()
+    plan = plan_subtask(init, seg, SUB, ISAAC_PARITY, first=False)
+    ref = join(init, seg, 5, 0, 0.0)
+    np.testing.assert_array_equal(plan.waypoints.poses, ref.poses)
+    np.testing.assert_array_equal(plan.waypoints.noise, ref.noise)
+    assert plan.holds == frozenset()
+
+def test_refined_plan_settles_transits_and_quiets_contacts():
+    init = Waypoints(make_pose([0.3, 0.2, 0.12], np.eye(3))[None], np.ones((1, 1)), np.array([0.03]))
+    seg = segment(z0=0.08)
+    refine = Refinements()
+    plan = plan_subtask(init, seg, SUB, refine, first=False)
+    traj = plan.waypoints
+    transit = transit_path(init.poses[-1], seg.poses[0], refine.transit_clearance, refine.transit_step)
+    np.testing.assert_array_equal(traj.poses[:len(transit)], transit)
+    assert transit[:, 2, 3].max() == pytest.approx(0.12 + refine.transit_clearance)
+    assert np.max(np.linalg.norm(np.diff(transit[:, :3, 3], axis=0), axis=1)) <= refine.transit_step + 1e-12
+    w0 = len(transit) + 5  # then Isaac Lab's 5-step bridge down to the segment's first waypoint
+    np.testing.assert_array_equal(traj.poses[w0], seg.poses[0])
+    flip = len(traj) - len(seg) + 12
+    assert plan.holds == {w0, flip - 1}
+    assert not traj.noise[flip - refine.noise_free_steps:flip + 1].any()
+    assert traj.noise[flip + 1:].min() == 0.03 and traj.noise[w0 + 1] == 0.03
+
+def test_held_object_correction_moves_the_object_not_the_hand():
+    rng = np.random.default_rng(0)
+    rot = lambda v: axis_angle_to_matrix(np.asarray(v, float))  # noqa: E731
+    src_eef = make_pose([0.5, 0.0, 0.1], rot([np.pi, 0, 0]))
+    src_obj = src_eef @ make_pose([0.004, 0.0, -0.002], rot([0, 0, 0.1]))  # how the source held it
+    eef_now = make_pose([0.45, 0.05, 0.12], rot([np.pi, 0, 0.4]))
+    obj_now = eef_now @ make_pose([-0.015, 0.001, 0.006], rot([0, 0, -0.2]))  # held differently now
+    seg = Waypoints(make_pose(rng.normal(0.4, 0.05, (6, 3)), np.repeat(rot([np.pi, 0, 0])[None], 6, 0)),
+                    -np.ones((6, 1)), np.zeros(6))
+    fixed = correct_for_held_object(seg, src_eef, src_obj, eef_now, obj_now, 0.06)
+    now_in_hand, src_in_hand = pose_inv(eef_now) @ obj_now, pose_inv(src_eef) @ src_obj
+    # where the object ends up with the corrected targets = where the source's object was on the old ones
+    np.testing.assert_allclose(fixed.poses @ now_in_hand, seg.poses @ src_in_hand, atol=1e-12)
+    far = make_pose([0.7, 0.3, 0.02], np.eye(3))  # not in the hand: nothing to correct
+    assert correct_for_held_object(seg, src_eef, src_obj, eef_now, far, 0.06) is seg
+
+def test_converged():
+    target = make_pose([0.5, 0.0, 0.1], np.eye(3))
+    refine = Refinements()
+    assert converged(make_pose([0.505, 0.0, 0.1], np.eye(3)), target, refine)
+    assert not converged(make_pose([0.515, 0.0, 0.1], np.eye(3)), target, refine)
+    assert not converged(make_pose([0.5, 0.0, 0.1], axis_angle_to_matrix([0, 0, 0.06])), target, refine)
+
+def test_refined_trials_close_and_open_the_gripper_only_on_target(real_dataset):
+    """The guarantee settling gives: at every gripper change the end effector is at its target (the
+    recorded action, noise-free there, is the remaining error), unless the settle budget ran out."""
+    cfg = load_config(env={})
+    env = make_env_factory("mujoco")(FRANKA_STACK, cfg)
+    src = load_source_dataset(real_dataset, FRANKA_STACK.term_signals("franka"))
+    refined = MimicGenerator(env, src, FRANKA_STACK, MimicSettings())
+    parity = MimicGenerator(env, src, FRANKA_STACK, MimicSettings(refinements=ISAAC_PARITY))
+    errors = {"refined": [], "parity": []}
+    for name, gen in (("refined", refined), ("parity", parity)):
+        rec = EpisodeRecorder(env)
+        for attempt in range(4):
+            gen.run_trial(attempt_seed(1, 0, attempt), rec)
+            actions = rec.episode()["actions"]
+            flips = gripper_changes(actions[:, 6:7])
+            errors[name] += [float(np.linalg.norm(actions[k, :3])) for k in flips]
+    env.close()
+    refine = Refinements()
+    assert np.mean(np.array(errors["refined"]) < refine.settle_position_tolerance) >= 0.9
+    assert np.median(errors["parity"]) > 2 * np.median(errors["refined"])
