@@ -1,9 +1,10 @@
 """Generation throughput on the embedded twin, without and with cameras. Prints one JSON object.
 
-For each case it runs a real ``mimicforge generate`` session (same code path as the CLI, outputs in a
-temporary folder) and then, in the same process, times as many raw env steps (zero-noise actions through
-``MimicEnv.step``) as the generation executed. ``overhead_ratio`` = generation wall time / raw step time:
-what MimicGen, recording and crash-safe writing add on top of the simulation itself.
+For each case it runs a real ``mimicforge generate`` session (same code path as the CLI, failed attempts
+kept, outputs in a temporary folder) and then, in the same process, replays every attempt's recorded
+actions from its initial state through ``MimicEnv.step``: the same physics, step for step, with nothing
+else. ``overhead_ratio`` = generation wall time / that raw stepping time: what MimicGen, recording,
+crash-safe writing and (with cameras) rendering add on top of the simulation itself.
 
     python bench/generate.py [--successes 100] [--camera-successes 5] [--input PATH]
 """
@@ -19,9 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from mimicforge.backends import make_env_factory
+from mimicforge.backends.base import state_at
+from mimicforge.datasets import DatasetReader
+from mimicforge.errors import DatasetFormatError
 from mimicforge.config import load_config
 from mimicforge.outputs import read_metrics
 from mimicforge.run.generate import run_generation
@@ -30,26 +32,33 @@ from mimicforge.tasks import FRANKA_STACK
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "franka_stack_annotated_10.hdf5"
 
 
-def raw_steps(cfg, steps: int) -> float:
-    """Seconds for ``steps`` env steps holding the arm still (reset every 250 steps, like episodes)."""
+def raw_steps(cfg, files: list[Path]) -> tuple[float, int]:
+    """Seconds to step the recorded actions of every demo in ``files`` (and how many steps that was)."""
     env = make_env_factory("mujoco")(FRANKA_STACK, cfg)
+    total = 0.0
+    steps = 0
     try:
-        action = np.zeros(env.action_dim, dtype=np.float32)
-        action[-1] = 1.0
-        env.reset(seed=0)
-        t0 = time.perf_counter()
-        for i in range(steps):
-            if i and i % 250 == 0:
-                env.reset(seed=i)
-            env.step(action)
-        return time.perf_counter() - t0
+        for path in files:
+            try:
+                with DatasetReader(path) as r:
+                    demos = [r.demo(n, parts=("actions", "initial_state")) for n in r.demo_names]
+            except DatasetFormatError:  # absent, or no failed attempt to keep
+                continue
+            for d in demos:
+                env.reset_to(state_at(d.initial_state, 0))
+                t0 = time.perf_counter()
+                for a in d.actions:
+                    env.step(a)
+                total += time.perf_counter() - t0
+                steps += len(d.actions)
     finally:
         env.close()
+    return total, steps
 
 
 def case(name: str, src: Path, successes: int, cameras: str | None, workdir: Path) -> dict:
     env = {"INPUT_FILE": str(src), "OUTPUT_FILE": str(workdir / f"{name}.hdf5"), "NUM_TRIALS": str(successes),
-           "SEED": "1"}
+           "SEED": "1", "KEEP_FAILED": "1"}
     if cameras:
         env.update({"CAMERAS": cameras, "MODALITIES": "rgb", "OUTPUT_DIR": str(workdir / f"{name}_images")})
     cfg = load_config(env=env)
@@ -58,7 +67,8 @@ def case(name: str, src: Path, successes: int, cameras: str | None, workdir: Pat
     wall = time.perf_counter() - t0
     records = list(read_metrics(workdir / f"{name}.metrics.jsonl"))
     steps = sum(r["steps"] for r in records)
-    raw = raw_steps(cfg, steps)
+    raw, replayed = raw_steps(cfg, [workdir / f"{name}.hdf5", workdir / f"{name}_failed.hdf5"])
+    assert replayed == steps, (replayed, steps)
     sim_seconds = steps * 0.05
     return {
         "successes": summary.successes,
