@@ -28,10 +28,16 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600) -> CliResult:
-    """Run ``python -m mimicforge ARGS`` in a fresh process, as a user would."""
+def run_cli(*args: str, env: dict[str, str | None] | None = None, cwd: Path | None = None,
+            timeout: float = 600) -> CliResult:
+    """Run ``python -m mimicforge ARGS`` in a fresh process, as a user would; ``env`` values of None
+    remove a variable."""
     full_env = {k: v for k, v in os.environ.items() if k != "MIMICFORGE_DEBUG"}
-    full_env.update(env or {})
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     proc = subprocess.run(
         [sys.executable, "-m", "mimicforge", *args],
         capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout,
