@@ -98,8 +98,8 @@ def main() -> None:
             "no_cameras": case("plain", args.input, args.successes, None, Path(tmp)),
         }
         if args.camera_successes > 0:
-            result["cameras_table_cam_rgb"] = case("cams", args.input, args.camera_successes, "table_cam,table_high_cam",
-                                                   Path(tmp))
+            result["two_cameras_rgb"] = case("cams", args.input, args.camera_successes,
+                                                   "table_cam,table_high_cam", Path(tmp))
     print(json.dumps(result, indent=2))
 
 

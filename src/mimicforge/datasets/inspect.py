@@ -152,5 +152,6 @@ def validate(path: str | os.PathLike[str]) -> list[str]:
         if total_attr is None:
             problems.append("data lacks the attribute total")
         elif int(total_attr) != sum(lengths.values()):
-            problems.append(f"data attribute total = {int(total_attr)} but the demos hold {sum(lengths.values())} steps")
+            steps = sum(lengths.values())
+            problems.append(f"data attribute total = {int(total_attr)} but the demos hold {steps} steps")
     return problems

@@ -204,7 +204,9 @@ class DatasetReader:
     def check_lengths(self, name: str) -> None:
         problems = length_problems(self._data[name], name)
         if problems:
-            more = f" (and {len(problems) - 1} more; run 'mimicforge validate {self.path}')" if len(problems) > 1 else ""
+            more = ""
+            if len(problems) > 1:
+                more = f" (and {len(problems) - 1} more; run 'mimicforge validate {self.path}')"
             raise DatasetFormatError(f"{self.path}: {problems[0]}{more}")
 
     def demo(self, name: str, parts: Sequence[str] = ("actions", "datagen_info", "obs", "initial_state", "states"),

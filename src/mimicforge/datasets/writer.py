@@ -215,7 +215,9 @@ class DatasetWriter:
         with f:
             data = f.get(layout.DATA)
             if not isinstance(data, h5py.Group):
-                raise DatasetFormatError(f"{self.path} exists but has no 'data' group; move it away or pass --overwrite")
+                raise DatasetFormatError(
+                    f"{self.path} exists but has no 'data' group; move it away or pass --overwrite"
+                )
             found = str(self._read_env_args(data).get("env_name", ""))
             if found and found != self.env_name:
                 raise DatasetFormatError(

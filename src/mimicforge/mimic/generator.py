@@ -145,8 +145,9 @@ class MimicGenerator:
             segment = source_segment(demo, start, end, sub.object_ref, obj_now, sub.action_noise,
                                      first or self.settings.transform_first_robot_pose)
             if refine.held_object_correction and sub.held_object is not None:
-                segment = correct_for_held_object(segment, demo.eef_pose[start], demo.object_pose[sub.held_object][start],
-                                                  eef_now, poses_now[sub.held_object], refine.held_object_distance)
+                held = sub.held_object
+                segment = correct_for_held_object(segment, demo.eef_pose[start], demo.object_pose[held][start],
+                                                  eef_now, poses_now[held], refine.held_object_distance)
             if first or last is None or not self.settings.interpolate_from_last_target:
                 init = Waypoints(eef_now[None], segment.gripper[:1], np.array([sub.action_noise]))
             else:

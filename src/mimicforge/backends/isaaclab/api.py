@@ -194,7 +194,8 @@ def select_variant(signatures: Mapping[str, Signature], generate: Signature | No
                                  "(isaaclab_mimic with the asyncio generation API)")
     report = []
     for variant in VARIANTS:
-        problems = [f"{c.function} {p}" for c in variant.calls for p in bind_problems(signatures[c.function], c.keywords)]
+        problems = [f"{c.function} {p}" for c in variant.calls
+                    for p in bind_problems(signatures[c.function], c.keywords)]
         if problems:
             report.append(f"{variant.name}: {'; '.join(problems)}")
             continue

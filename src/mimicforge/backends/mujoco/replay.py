@@ -2,7 +2,8 @@
 
 Each demo starts from its ``initial_state`` and receives its recorded actions, one per step, with no
 feedback. Annotated demos bring their subtask signals; for generated ones (no ``obs/datagen_info``) the
-signals are computed from the recorded observations with the task's checks. Two numbers per demo: the end-effector position RMSE against the recorded ``obs/eef_pos``
+signals are computed from the recorded observations with the task's checks. Two numbers per demo: the
+end-effector position RMSE against the recorded ``obs/eef_pos``
 over the steps before the first grasp (contact-free motion, where the twin's control model alone
 decides), and whether the cubes end up stacked by the task's success check (everything, contacts
 included, reproduced well enough for the human's actions to still work).
