@@ -187,3 +187,18 @@ def test_ray_run_gives_the_same_layout(real_dataset, tmp_path):
         assert r.demo_names == ["demo_0", "demo_1", "demo_2"]
     recs = list(read_metrics(tmp_path / "ray.metrics.jsonl"))
     assert {r["worker"] for r in recs} == {0, 1} and sum(r["success"] for r in recs) >= 3
+
+
+def test_sigterm_stops_all_workers_and_merges(real_dataset, tmp_path):
+    out = tmp_path / "gen.hdf5"
+    run = Run(real_dataset, out, "--num-trials", "500", "--workers", "2")
+    run.wait_until(lambda: run.successes() >= 2 and len(worker_pids(run.proc.pid)) == 2)
+    workers = worker_pids(run.proc.pid)
+    run.proc.send_signal(signal.SIGTERM)
+    code, _ = run.finish()
+    assert code == 143, "".join(run.lines)[-2000:]
+    assert "--resume" in run.lines[-1] and "Traceback" not in "".join(run.lines)
+    assert wait_gone(workers, 10)
+    assert validate(out) == [] and not out.with_name("gen.shards").exists()
+    keys, hashes = keys_and_hashes(out)
+    assert len(keys) >= 2 and len(set(hashes)) == len(hashes)
