@@ -58,8 +58,9 @@ class Run:
         raise AssertionError("timed out; log tail:\n" + "".join(self.lines[-20:]))
 
     def finish(self, timeout=300) -> tuple[int, str]:
-        out, _ = self.proc.communicate(timeout=timeout)
-        self._reader.join(timeout=5)
+        out = self.proc.stdout.read()  # stderr belongs to the reader thread
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
         return self.proc.returncode, out
 
 
