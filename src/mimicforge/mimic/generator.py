@@ -31,8 +31,6 @@ from mimicforge.mimic.source import SourcePool
 from mimicforge.mimic.trajectory import Waypoints, source_segment
 from mimicforge.tasks import SubtaskSpec, TaskSpec
 
-StepObserver = Callable[[MimicEnv, int], None]
-
 
 @dataclass(frozen=True, kw_only=True)
 class MimicSettings:
@@ -72,7 +70,6 @@ class TrialResult:
     source_demos: list[str]  # per subtask
     failed_subtask: int | None  # first subtask whose termination signal never fired; None on success
     episode: dict[str, Any] | None = None
-    signals_fired: list[bool] = field(default_factory=list)
 
 
 class MimicGenerator:
@@ -93,7 +90,6 @@ class MimicGenerator:
         self.subtasks = tuple(self.settings.apply(s) for s in self.pool.subtasks)
 
     def run_trial(self, seed: np.random.SeedSequence, recorder: EpisodeRecorder | None = None,
-                  observer: StepObserver | None = None,
                   stop_requested: Callable[[], bool] | None = None) -> TrialResult:
         """One attempt, fully determined by ``seed`` (env reset events, offsets, selection, noise).
 
@@ -104,8 +100,6 @@ class MimicGenerator:
         env.reset(seed=int(child_seed(seed, 0).generate_state(1, dtype=np.uint32)[0]))
         if recorder is not None:
             recorder.start()
-        if observer is not None:
-            observer(env, 0)
         starts, ends = self.pool.randomized_bounds(rng)
         refine = self.settings.refinements
         success = False
@@ -126,8 +120,6 @@ class MimicGenerator:
             else:
                 env.step(action)
             steps += 1
-            if observer is not None:
-                observer(env, steps)
             success = success or env.is_success()
             if signal is not None and not hit:
                 hit = bool(env.get_subtask_term_signals()[signal])
@@ -168,4 +160,4 @@ class MimicGenerator:
         if not success:
             failed = next((i for i, ok in enumerate(fired) if not ok), len(fired) - 1)
         episode = recorder.episode() if recorder is not None else None
-        return TrialResult(success, steps, sources, failed, episode, fired)
+        return TrialResult(success, steps, sources, failed, episode)

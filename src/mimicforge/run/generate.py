@@ -14,7 +14,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import FrameType
 
 from mimicforge.config import RunConfig, resolve_input  # noqa: F401 (resolve_input re-exported)
@@ -123,7 +122,3 @@ def run_generation(
             stop.signum,
         )
     return summary
-
-
-def output_paths(cfg: RunConfig) -> OutputPaths:
-    return OutputPaths.beside(Path(cfg.generation.output_file))

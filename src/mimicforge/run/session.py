@@ -132,7 +132,7 @@ class Session:
         index = self.next_attempt
         seed = attempt_seed(self.cfg.generation.seed, self.worker, index)
         t0 = time.perf_counter()
-        result = self.generator.run_trial(seed, self.recorder, None, stop_requested)
+        result = self.generator.run_trial(seed, self.recorder, stop_requested)
         attrs = {layout.ATTR_ATTEMPT: np.int64(index), layout.ATTR_WORKER: np.int64(self.worker)}
         demo = None
         assert result.episode is not None
