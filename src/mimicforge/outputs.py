@@ -13,6 +13,7 @@ demo's number in ``name.hdf5`` and ``t`` the zero-padded step (``step_0000.png``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -132,6 +133,40 @@ class ImageFolders:
     def discard(self, demo_index: int) -> None:
         for cam, mod in self.streams:
             shutil.rmtree(self.partial(cam, mod, demo_index), ignore_errors=True)
+
+
+class RunOutputs:
+    """The files one run (or one worker's shard) writes, opened crash-safely the same way by both engines:
+    ``name.hdf5`` and, with ``keep_failed``, ``name_failed.hdf5`` (``DatasetWriter``), the metrics log, the
+    resolved settings, and the image folders (anything with ``prepare(mode, next_index)``)."""
+
+    def __init__(self, paths: OutputPaths, *, env_name: str, mode: str, keep_failed: bool, config_text: str,
+                 env_args: dict[str, Any] | None = None, images: Any = None) -> None:
+        from mimicforge.datasets import DatasetWriter, layout
+
+        self._resources = contextlib.ExitStack()  # closes in reverse order, also after a failed open
+        attrs = {layout.ATTR_CONFIG: config_text}
+        try:
+            paths.dataset.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,  # type: ignore[arg-type]
+                                        data_attrs=attrs)
+            self._resources.callback(self.writer.close)
+            self.failed_writer = None
+            if keep_failed:
+                self.failed_writer = DatasetWriter(paths.failed, env_name=env_name, mode=mode,  # type: ignore[arg-type]
+                                                   env_args=env_args, data_attrs=attrs)
+                self._resources.callback(self.failed_writer.close)
+            self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
+            self._resources.callback(self.metrics.close)
+            write_text_atomic(paths.config, config_text)  # the latest settings: what a resume starts from
+            if images is not None:
+                images.prepare(mode, self.writer.next_index)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._resources.close()
 
 
 @dataclass

@@ -18,15 +18,15 @@ import numpy as np
 
 from mimicforge.backends.base import EpisodeRecorder, MimicEnv
 from mimicforge.config import GenerationConfig, RunConfig, to_toml
-from mimicforge.datasets import DatasetReader, DatasetWriter, layout, load_source_dataset
+from mimicforge.datasets import DatasetReader, layout, load_source_dataset
 from mimicforge.errors import ConfigError
 from mimicforge.mimic.execution import ISAAC_PARITY, Refinements
 from mimicforge.mimic.generator import MimicGenerator, MimicSettings
-from mimicforge.outputs import (  # noqa: F401 (Resumed, demo_keys, scan_existing: moved to outputs, re-exported)
-    MetricsLog,
+from mimicforge.outputs import (  # noqa: F401 (Resumed, demo_keys, scan_existing, write_text_atomic re-exported)
     MetricsRecord,
     OutputPaths,
     Resumed,
+    RunOutputs,
     demo_keys,
     scan_existing,
     write_text_atomic,
@@ -95,29 +95,20 @@ class Session:
         try:
             resumed = scan_existing(paths).next_for(worker) if mode == "append" else 0
             self.next_attempt = max(first_attempt, resumed)
-            config_text = to_toml(cfg)
-            paths.dataset.parent.mkdir(parents=True, exist_ok=True)
             sim_args = getattr(self.env, "sim_args", None)  # Isaac Lab 2.3 records these in env_args
             if callable(sim_args):
                 sim_args = sim_args()
-            env_args = {"sim_args": dict(sim_args)} if sim_args else {}
-            attrs = {layout.ATTR_CONFIG: config_text}
-            self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,
-                                        data_attrs=attrs)
-            self._resources.callback(self.writer.close)
-            self.failed_writer: DatasetWriter | None = None
-            if g.keep_failed:
-                self.failed_writer = DatasetWriter(paths.failed, env_name=env_name, mode=mode, env_args=env_args,
-                                                   data_attrs=attrs)
-                self._resources.callback(self.failed_writer.close)
-            self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
-            self._resources.callback(self.metrics.close)
-            write_text_atomic(paths.config, config_text)
             cams = cfg.cameras
             self.sink: FrameSink | None = None
             if cams.cameras:
                 self.sink = FrameSink(cams.output_dir, cams.cameras, cams.modalities)
-                self.sink.prepare(mode, self.writer.next_index)
+            self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=g.keep_failed,
+                                      config_text=to_toml(cfg),
+                                      env_args={"sim_args": dict(sim_args)} if sim_args else None,
+                                      images=self.sink)
+            self._resources.callback(self.outputs.close)
+            self.writer, self.failed_writer = self.outputs.writer, self.outputs.failed_writer
+            self.metrics = self.outputs.metrics
             self.recorder = EpisodeRecorder(self.env)
         except BaseException:
             self.close()

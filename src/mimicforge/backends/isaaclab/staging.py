@@ -17,7 +17,6 @@ recorder's exports, each of which ends with a flush.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import shutil
@@ -31,10 +30,10 @@ import h5py
 import numpy as np
 
 from mimicforge.backends.isaaclab.images import FrameSorter
-from mimicforge.datasets import DatasetWriter, layout
+from mimicforge.datasets import layout
 from mimicforge.datasets.reader import read_tree
 from mimicforge.datasets.writer import Mode
-from mimicforge.outputs import MetricsLog, MetricsRecord, OutputPaths, write_text_atomic
+from mimicforge.outputs import MetricsRecord, OutputPaths, RunOutputs
 
 log = logging.getLogger(__name__)
 
@@ -120,25 +119,10 @@ class Collector:
         self._seen = {True: 0, False: 0}  # staged demos already collected, per file
         self._env_args: dict[str, object] = {}
         self._last_time = clock()
-        self._resources = contextlib.ExitStack()  # closes the writers and metrics log in reverse order
-        attrs = {layout.ATTR_CONFIG: config_text}
-        try:
-            self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, data_attrs=attrs)
-            self._resources.callback(self.writer.close)
-            self.failed_writer: DatasetWriter | None = None
-            if keep_failed:
-                self.failed_writer = DatasetWriter(paths.failed, env_name=env_name, mode=mode,
-                                                   data_attrs=attrs)
-                self._resources.callback(self.failed_writer.close)
-            self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
-            self._resources.callback(self.metrics.close)
-            if mode != "append" or not paths.config.exists():
-                write_text_atomic(paths.config, config_text)
-            if frames is not None:
-                frames.prepare(mode, self.writer.next_index)
-        except BaseException:
-            self.close()
-            raise
+        self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=keep_failed,
+                                  config_text=config_text, images=frames)
+        self.writer, self.failed_writer, self.metrics = (self.outputs.writer, self.outputs.failed_writer,
+                                                         self.outputs.metrics)
 
     @property
     def successes(self) -> int:
@@ -208,4 +192,4 @@ class Collector:
         return record
 
     def close(self) -> None:
-        self._resources.close()
+        self.outputs.close()
