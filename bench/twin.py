@@ -8,7 +8,9 @@
   step, success, signals), driving the twin along the demos' annotated target poses; the projection is
   the time 100 generated demos of 230 steps would take on the twin alone.
 - ``record``: the scripted expert with ``EpisodeRecorder`` (datagen_info on), as ``mimicforge record``.
-- ``render``: frames per second per modality for one camera at the default resolution.
+- ``render``: frames per second per modality for one camera at the default resolution; and milliseconds
+  per rgb frame of each camera with the cameras' lighter meshes (the default ``mesh_detail``) and with
+  the package's full meshes, with the speed-up of both cameras together.
 - ``calibration``: the replay figures of the issue's acceptance test.
 """
 
@@ -76,14 +78,29 @@ def bench_record(env, episodes: int) -> dict:
             "seconds_per_demo": round(seconds / episodes, 3), "steps_per_second": round(steps / seconds, 1)}
 
 
+def _ms_per_frame(env, camera: str, modality: str, frames: int) -> float:
+    env.render(camera, modality)  # context creation is not a frame
+    start = time.perf_counter()
+    for _ in range(frames):
+        env.render(camera, modality)
+    return 1000.0 * (time.perf_counter() - start) / frames
+
+
 def bench_render(env, frames: int) -> dict:
-    env.render("table_cam", "rgb")  # context creation is not a frame
+    from mimicforge.backends.mujoco.env import FrankaStackTwin
+    from mimicforge.backends.mujoco.params import CameraParams, TwinParams
+
+    env.render("table_cam", "rgb")  # makes the GL context, which settles MUJOCO_GL
     out = {"resolution": [env.params.camera.height, env.params.camera.width], "gl": os.environ.get("MUJOCO_GL")}
     for modality in env.modalities:
-        start = time.perf_counter()
-        for _ in range(frames):
-            env.render("table_cam", modality)
-        out[f"{modality}_fps"] = round(frames / (time.perf_counter() - start), 1)
+        out[f"{modality}_fps"] = round(1000.0 / _ms_per_frame(env, "table_cam", modality, frames), 1)
+    with FrankaStackTwin(TwinParams(camera=CameraParams(mesh_detail=1.0)), seed=0) as full:
+        full.reset_to(env.get_state())
+        ms = {"light": {c: _ms_per_frame(env, c, "rgb", frames) for c in env.cameras},
+              "full": {c: _ms_per_frame(full, c, "rgb", frames) for c in env.cameras}}
+    out["mesh_detail"] = env.params.camera.mesh_detail
+    out["rgb_ms"] = {kind: {c: round(v, 2) for c, v in per.items()} for kind, per in ms.items()}
+    out["light_mesh_speedup"] = round(sum(ms["full"].values()) / sum(ms["light"].values()), 2)
     return out
 
 

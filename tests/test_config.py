@@ -45,6 +45,9 @@ def test_bad_values_name_their_origin(tmp_path):
         load_config(env={"ENGINE": "gpu"})
     with pytest.raises(ConfigError, match=r"MODALITIES='rgb,xray': expected a comma-separated list of rgb"):
         load_config(env={"MODALITIES": "rgb,xray"})
+    with pytest.raises(ConfigError, match=r"CAMERA_MESH_DETAIL='2'"):
+        load_config(env={"CAMERA_MESH_DETAIL": "2"})
+    assert load_config(env={"CAMERA_MESH_DETAIL": "1"}).cameras.mesh_detail == 1.0
     bad = tmp_path / "bad.toml"
     bad.write_text("[generation]\nnum_trails = 4\n")
     with pytest.raises(ConfigError, match=r"unknown key 'num_trails' in \[generation\]"):

@@ -60,6 +60,7 @@ class CameraConfig:
     modalities: tuple[str, ...] = ("rgb",)
     width: int = 320
     height: int = 176  # Isaac Lab's 704 x 1280 cameras at a quarter of the size
+    mesh_detail: float = 0.2  # twin only: share of the Panda's mesh triangles drawn (1.0: all)
     output_dir: Path = Path("output")
 
 
@@ -252,6 +253,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cameras", "modalities", "MODALITIES", _names(MODALITIES), "rgb,semantic_segmentation"),
     Setting("cameras", "width", "CAMERA_WIDTH", _int(16, 4096), "320"),
     Setting("cameras", "height", "CAMERA_HEIGHT", _int(16, 4096), "176"),
+    Setting("cameras", "mesh_detail", "CAMERA_MESH_DETAIL", _float(0.01, 1.0), "0.5"),
     Setting("cameras", "output_dir", "OUTPUT_DIR", _path, "output"),
     Setting("workers", "workers", "WORKERS", _int(1, 1024, "an integer in [1, 1024]"), "2"),
     Setting("workers", "ray", "RAY", _bool, "1"),

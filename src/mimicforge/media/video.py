@@ -86,7 +86,8 @@ def preview_frames(dataset: str | os.PathLike[str], demo: str, cameras: Any,
         except ImportError:
             raise BackendUnavailable("previews of runs without cameras render on the MuJoCo twin; install it with "
                                      "pip install 'mimicforge[sim]', or generate with CAMERAS set") from None
-        renderer = make_env(TwinParams(camera=CameraParams(height=cameras.height, width=cameras.width)))
+        renderer = make_env(TwinParams(camera=CameraParams(height=cameras.height, width=cameras.width,
+                                                            mesh_detail=cameras.mesh_detail)))
     return demo_frames(renderer, dataset, demo, names)
 
 

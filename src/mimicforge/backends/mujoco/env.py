@@ -292,7 +292,7 @@ class FrankaStackTwin:
         if self._rig is None:
             from mimicforge.backends.mujoco.render import CameraRig
 
-            self._rig = CameraRig(self._mujoco, self.model, self.params.camera)
+            self._rig = CameraRig(self._mujoco, self.model, self.params)
         return self._rig.render(self.data, camera, modality)
 
     @property

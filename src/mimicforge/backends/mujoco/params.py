@@ -147,15 +147,22 @@ class CubeSampler:
 
 @dataclass(frozen=True, kw_only=True)
 class CameraParams:
-    """Rendering resolution (H, W). Isaac's cameras are 704 x 1280; the default keeps the aspect, 1/4 size."""
+    """Rendering resolution (H, W). Isaac's cameras are 704 x 1280; the default keeps the aspect, 1/4 size.
+
+    ``mesh_detail``: the share of the Panda's visual-mesh triangles the cameras draw (``visual``); 1.0
+    draws the package's meshes as they are. Physics always uses the full model.
+    """
 
     height: int = 176
     width: int = 320
+    mesh_detail: float = 0.2
 
     def __post_init__(self) -> None:
         for name, v in (("height", self.height), ("width", self.width)):
             if not 16 <= v <= 4096:
                 raise ConfigError(f"camera {name} {v} is out of range; use 16..4096 pixels")
+        if not 0.01 <= self.mesh_detail <= 1.0:
+            raise ConfigError(f"camera mesh detail {self.mesh_detail} is out of range; use 0.01..1.0")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,8 @@
   normal pass, so they come from the depth image: back-projected points, crossed image gradients.
 
 One ``mujoco.Renderer`` serves both cameras; it is made on first use, which is when an OpenGL
-context is needed (EGL or OSMesa without a display, see ``deps``).
+context is needed (EGL or OSMesa without a display, see ``deps``). It draws the render-only copy of
+the model with lighter Panda meshes (``visual``), posed like the physics state it is given.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mimicforge.backends.mujoco import deps
-from mimicforge.backends.mujoco.params import CUBES, CameraParams
+from mimicforge.backends.mujoco.params import CUBES, TwinParams
 from mimicforge.backends.mujoco.scene import CAMERAS, TABLE_BODY
 from mimicforge.errors import ConfigError
 
@@ -63,10 +64,13 @@ def geom_labels(model: Any) -> list[str]:
 
 
 class CameraRig:
-    def __init__(self, mujoco: ModuleType, model: Any, camera: CameraParams) -> None:
+    def __init__(self, mujoco: ModuleType, model: Any, params: TwinParams) -> None:
+        from mimicforge.backends.mujoco.visual import RenderModel
+
         self._mujoco = mujoco
-        self._model = model
-        self.height, self.width = camera.height, camera.width
+        self._scene = RenderModel(mujoco, params, model)
+        self._model = model = self._scene.model
+        self.height, self.width = params.camera.height, params.camera.width
         deps.adopt_headless_gl(mujoco)
         try:
             self._renderer = mujoco.Renderer(model, height=self.height, width=self.width)
@@ -99,6 +103,7 @@ class CameraRig:
             r.enable_depth_rendering()
         elif modality == "semantic_segmentation":
             r.enable_segmentation_rendering()
+        data = self._scene.sync(data)
         r.update_scene(data, camera=camera, scene_option=self._option)
         image = r.render()
         if modality == "rgb":
