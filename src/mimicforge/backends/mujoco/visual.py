@@ -77,12 +77,12 @@ def _mesh_parts(model: Any, mesh: int, texture: np.ndarray | None, keep: float) 
     return parts
 
 
-def _texture(model: Any, material: int) -> np.ndarray | None:
-    """The 2-D texture image of a material, (H, W, C) uint8, or None."""
+def _texture(mujoco: ModuleType, model: Any, material: int) -> np.ndarray | None:
+    """The 2-D colour texture of a material, (H, W, C) uint8, or None."""
     if material < 0:
         return None
-    tex = int(np.max(model.mat_texid[material]))  # the rgb role, the only one MuJoCo's OBJ materials use
-    if tex < 0 or model.tex_type[tex] != 0:
+    tex = int(model.mat_texid[material, mujoco.mjtTextureRole.mjTEXROLE_RGB])
+    if tex < 0 or model.tex_type[tex] != mujoco.mjtTexture.mjTEXTURE_2D:
         return None
     h, w, c = int(model.tex_height[tex]), int(model.tex_width[tex]), int(model.tex_nchannel[tex])
     adr = int(model.tex_adr[tex])
@@ -105,7 +105,7 @@ def build_render_spec(mujoco: ModuleType, params: TwinParams, model: Any) -> Any
             continue
         mesh, material = int(model.geom_dataid[g]), int(model.geom_matid[g])
         if mesh not in parts_of:
-            parts_of[mesh] = _mesh_parts(model, mesh, _texture(model, material), keep)
+            parts_of[mesh] = _mesh_parts(model, mesh, _texture(mujoco, model, material), keep)
         old = in_spec.pop((model.body(int(model.geom_bodyid[g])).name, model.mesh(mesh).name))
         body = old.parent
         for k, part in enumerate(parts_of[mesh]):
@@ -143,14 +143,11 @@ class RenderModel:
 
     def __init__(self, mujoco: ModuleType, params: TwinParams, model: Any) -> None:
         self._mujoco = mujoco
-        self._physics = model
         if params.camera.mesh_detail >= 1.0:
             self.model, self.data = model, None
         else:
             self.model = build_render_spec(mujoco, params, model).compile()
             self.data = mujoco.MjData(self.model)
-            if self.model.nq != model.nq or self.model.ncam != model.ncam:
-                raise RuntimeError("the render model's joints or cameras differ from the physics model's")
 
     @property
     def triangles(self) -> int:
