@@ -123,7 +123,7 @@ def _wait_for_successes(proc, out, k, timeout=120):
 
 
 def test_sigkill_then_resume_gives_exactly_n_and_same_demos(cli, real_dataset, tmp_path):
-    n = 4
+    n = 8
     killed = tmp_path / "killed.hdf5"
     proc = _start(real_dataset, killed, n, "--seed", "3")
     _wait_for_successes(proc, killed, 2)
