@@ -13,6 +13,7 @@ post-step). All tensors are CPU torch.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -23,7 +24,12 @@ import numpy as np
 import torch
 
 ARM_AND_FINGERS = tuple(f"panda_joint{i}" for i in range(1, 8)) + ("panda_finger_joint1", "panda_finger_joint2")
-OBSERVATION_GROUPS = ("policy", "subtask_terms")  # camera groups need a renderer the generation path never reads
+OBSERVATION_GROUPS = ("policy", "subtask_terms")
+# Fault injection for the dead-generator tests: after this many resets, the next scene read that is not
+# part of a reset (the one DataGenerator.generate makes right after its reset request) raises, as a
+# simulator whose physics view was invalidated would.
+FAULT_ENV = "MIMICFORGE_HARNESS_FAULT_AFTER_RESETS"
+FAULT_MESSAGE = "physics simulation view is invalid (fault injected by the test harness)"  # camera groups need a renderer the generation path never reads
 
 
 def _t(x: Any) -> torch.Tensor:
@@ -58,11 +64,11 @@ class _RobotData:
 
     @property
     def joint_pos(self) -> torch.Tensor:
-        return torch.stack([_t(tw.get_state()["articulation"]["robot"]["joint_position"]) for tw in self._env.twins])
+        return self._env.snapshot()["articulation"]["robot"]["joint_position"]
 
     @property
     def joint_vel(self) -> torch.Tensor:
-        return torch.stack([_t(tw.get_state()["articulation"]["robot"]["joint_velocity"]) for tw in self._env.twins])
+        return self._env.snapshot()["articulation"]["robot"]["joint_velocity"]
 
     @property
     def default_joint_pos(self) -> torch.Tensor:
@@ -92,7 +98,7 @@ class _CubeData:
         self._env, self._name = env, name
 
     def _pose(self) -> torch.Tensor:
-        return torch.stack([_t(tw.get_state()["rigid_object"][self._name]["root_pose"]) for tw in self._env.twins])
+        return self._env.snapshot()["rigid_object"][self._name]["root_pose"]
 
     @property
     def root_pos_w(self) -> torch.Tensor:
@@ -115,11 +121,11 @@ class _FrameData:
 
     @property
     def target_pos_w(self) -> torch.Tensor:
-        return torch.stack([_t(tw.get_robot_eef_pose()[:3, 3]) for tw in self._env.twins]).unsqueeze(1)
+        return self._env.snapshot()["ee_frame"]["target_pos_w"]
 
     @property
     def target_quat_w(self) -> torch.Tensor:
-        return torch.stack([_t(tw.observations()["eef_quat"]) for tw in self._env.twins]).unsqueeze(1)
+        return self._env.snapshot()["ee_frame"]["target_quat_w"]
 
 
 class TwinScene:
@@ -142,18 +148,10 @@ class TwinScene:
         return list(self._entities)
 
     def get_state(self, is_relative: bool = False) -> dict[str, Any]:
-        states = [tw.get_state() for tw in self._env.twins]
-
-        def stack(path: tuple[str, ...]) -> torch.Tensor:
-            rows = []
-            for s in states:
-                for k in path:
-                    s = s[k]
-                rows.append(_t(s))
-            return torch.stack(rows)
-
-        first = states[0]
-        return {group: {name: {k: stack((group, name, k)) for k in first[group][name]} for name in first[group]}
+        """Root poses relative to the env origins (all zero here), as ``InteractiveScene.get_state`` gives."""
+        self._env.check_fault()
+        snap = self._env.snapshot()
+        return {group: {name: {k: v.clone() for k, v in entity.items()} for name, entity in snap[group].items()}
                 for group in ("articulation", "rigid_object")}
 
 
@@ -219,7 +217,7 @@ class ManagerBasedRLEnv(gym.Env):
         self.cfg = cfg
         self.render_mode = render_mode
         self.num_envs = int(cfg.scene.num_envs)
-        self.device = str(cfg.sim.device)
+        self.device = "cpu"  # the twin's tensors live on the CPU whatever device the driver asked for (cuda:0)
         self.physics_dt = float(cfg.sim.dt)
         self.step_dt = float(cfg.sim.dt) * int(cfg.decimation)
         seed = int(cfg.seed) if getattr(cfg, "seed", None) is not None else 0
@@ -236,8 +234,28 @@ class ManagerBasedRLEnv(gym.Env):
         self.episode_length_buf = torch.zeros(self.num_envs, dtype=torch.long)
         self.extras: dict[str, Any] = {}
         self.closed = False
+        self.resets = 0
+        self._fault_after = int(os.environ.get(FAULT_ENV, "0") or 0)
+        self._in_reset = False
+        self._snapshot: dict[str, Any] | None = None
         self.obs_buf = self._observations()
         self.recorder_manager = RecorderManager(cfg.recorders, self)
+
+    # ---------------------------------------------------------------------------------- twin state
+    def snapshot(self) -> dict[str, Any]:
+        """The twins' state as (num_envs, ...) tensors, read once per step or reset."""
+        if self._snapshot is None:
+            states = [tw.get_state() for tw in self.twins]
+            tree: dict[str, Any] = {}
+            for group in ("articulation", "rigid_object"):
+                tree[group] = {name: {k: torch.stack([_t(s[group][name][k]) for s in states]) for k in entity}
+                               for name, entity in states[0][group].items()}
+            tree["ee_frame"] = {
+                "target_pos_w": torch.stack([_t(tw.get_robot_eef_pose()[:3, 3]) for tw in self.twins]).unsqueeze(1),
+                "target_quat_w": torch.stack([_t(tw.observations()["eef_quat"]) for tw in self.twins]).unsqueeze(1),
+            }
+            self._snapshot = tree
+        return self._snapshot
 
     # ---------------------------------------------------------------------------------- observations
     def _observations(self) -> dict[str, Any]:
@@ -259,20 +277,29 @@ class ManagerBasedRLEnv(gym.Env):
     def reset(self, seed: int | None = None, env_ids: Sequence[int] | torch.Tensor | None = None,
               options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         ids = list(range(self.num_envs)) if env_ids is None else [int(i) for i in env_ids]
+        self._in_reset = True
         self.recorder_manager.record_pre_reset(ids)
         for i in ids:
             self.twins[i].reset(seed)
             self.episode_length_buf[i] = 0
+        self._snapshot = None
         self.action_manager.action[ids] = 0.0
         self.obs_buf = self._observations()
         self.recorder_manager.record_post_reset(ids)
+        self._in_reset = False
+        self.resets += 1
         return self.obs_buf, self.extras
+
+    def check_fault(self) -> None:
+        if self._fault_after and not self._in_reset and self.resets > self._fault_after:
+            raise RuntimeError(FAULT_MESSAGE)
 
     def step(self, action: torch.Tensor) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         self.action_manager.process_action(action)
         self.recorder_manager.record_pre_step()
         for i, twin in enumerate(self.twins):
             twin.step(action[i].detach().cpu().numpy())
+        self._snapshot = None
         self.action_manager.after_step()
         self.episode_length_buf += 1
         self.common_step_counter += 1
