@@ -102,8 +102,10 @@ def summarize(out: Path, wall: float) -> dict:
     }
 
 
-def run(engine: str, select: str, attempts: int, seed: int, src: Path, workdir: Path) -> dict:
+def run(engine: str, select: str, attempts: int, seed: int, src: Path, workdir: Path, reuse: bool) -> dict:
     out = workdir / f"{engine}_{select}.hdf5"
+    if reuse and out.with_name(out.stem + ".metrics.jsonl").is_file():
+        return {**summarize(out, float("nan")), "reused": True}
     common = ["--input", str(src), "--output", str(out), "--num-trials", str(attempts), "--stop-on", "attempts",
               "--seed", str(seed), "--select-source", select, "--keep-failed",
               "--max-consecutive-failures", str(attempts + 1)]
@@ -120,9 +122,9 @@ def run(engine: str, select: str, attempts: int, seed: int, src: Path, workdir: 
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    if r.returncode != 0:
+    if r.returncode not in (0, 143):  # 143: stopped by SIGTERM after a finished attempt; its attempts count
         raise SystemExit(f"{engine}/{select} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
-    return summarize(out, wall)
+    return {**summarize(out, wall), **({"stopped_early": True} if r.returncode == 143 else {})}
 
 
 def main() -> None:
@@ -131,6 +133,9 @@ def main() -> None:
     ap.add_argument("--attempts", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", type=Path, default=None, help="keep the generated files in this folder")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: summarize the runs already in that folder instead of running them again")
+    ap.add_argument("--engines", default="isaaclab,mimicforge", help="comma-separated subset of isaaclab,mimicforge")
     ap.add_argument("--select", choices=("per_subtask", "per_trial", "both"), default="both",
                     help="source-selection behaviour(s) to compare (default both)")
     args = ap.parse_args()
@@ -141,15 +146,17 @@ def main() -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         for select in ("per_subtask", "per_trial") if args.select == "both" else (args.select,):
             case = {}
-            for engine in ("isaaclab", "mimicforge"):
-                case[engine] = run(engine, select, args.attempts, args.seed, args.input, workdir)
+            for engine in args.engines.split(","):
+                case[engine] = run(engine, select, args.attempts, args.seed, args.input, workdir, args.reuse)
                 print(f"{select}/{engine}: {case[engine]['success_rate']}", file=sys.stderr, flush=True)
+            result[select] = case
+            if len(case) < 2:
+                continue
             a, b = case["mimicforge"], case["isaaclab"]
             d, lo, hi = diff_ci(a["successes"], a["attempts"], b["successes"], b["attempts"])
             lo_i, hi_i = b["success_rate_95ci"]
             case["difference"] = {"mimicforge_minus_isaaclab": d, "95ci": [lo, hi], "zero_in_ci": lo <= 0 <= hi,
                                   "mimicforge_in_isaaclab_95ci": lo_i <= a["success_rate"] <= hi_i}
-            result[select] = case
     print(json.dumps(result, indent=2))
 
 

@@ -24,7 +24,6 @@ import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import linecache
 import sys
 import zipfile
 from collections.abc import Callable, Iterable
@@ -74,6 +73,12 @@ class Wheel:
         self.path = path
         self.zip = zipfile.ZipFile(path)
         self.names = set(self.zip.namelist())
+        # Unpacked beside the wheel, so that upstream files have real paths (tracebacks, inspect, and
+        # tools that read an installed package's sources find them); every load re-checks the hash.
+        self.root = path.with_suffix("")
+        if not (self.root / ".complete").is_file():
+            self.zip.extractall(self.root, [n for n in self.names if n.startswith("isaaclab/source/")])
+            (self.root / ".complete").write_text("ok\n")
         record = next(n for n in self.names if n.endswith(".dist-info/RECORD"))
         self.record: dict[str, str] = {}
         for line in self.zip.read(record).decode("utf-8").splitlines():
@@ -93,8 +98,11 @@ class Wheel:
             return "", True  # a namespace package (a folder without __init__.py)
         return None
 
+    def file(self, name: str) -> Path:
+        return self.root / name
+
     def verified_bytes(self, name: str) -> tuple[bytes, str]:
-        data = self.zip.read(name)
+        data = self.file(name).read_bytes()
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode("ascii")
         want = self.record.get(name)
         if want != digest:
@@ -201,11 +209,7 @@ class _UpstreamLoader(importlib.abc.Loader):
             self.finder.log.lazy_packages.append(module.__name__)
             make_lazy(module, data, self.path)
             return
-        filename = f"{self.finder.wheel.path}/{self.path}"
-        text = data.decode("utf-8")
-        # inspect.getsource (TorchScript compiles isaaclab.utils.math from source) reads through linecache;
-        # a None mtime marks the entry as not backed by a file on disk, so checkcache keeps it.
-        linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+        filename = str(self.finder.wheel.file(self.path))
         module.__file__ = filename
         exec(compile(data, filename, "exec"), module.__dict__)
 
@@ -248,11 +252,12 @@ class WheelFinder(importlib.abc.MetaPathFinder):
             return None
         path_in_wheel, is_pkg = found
         loader = _UpstreamLoader(self, path_in_wheel, lazy=is_pkg and fullname not in self.run_inits)
-        spec = importlib.machinery.ModuleSpec(fullname, loader, origin=f"{self.wheel.path}/{path_in_wheel}",
-                                              is_package=is_pkg)
-        spec.has_location = False
+        folder = self.wheel.file(f"isaaclab/source/{fullname.split('.')[0]}/" + fullname.replace(".", "/"))
+        spec = importlib.machinery.ModuleSpec(fullname, loader, is_package=is_pkg,
+                                              origin=str(self.wheel.file(path_in_wheel)) if path_in_wheel else None)
+        spec.has_location = bool(path_in_wheel)
         if is_pkg:
-            spec.submodule_search_locations = []
+            spec.submodule_search_locations = [str(folder)]
         return spec
 
 
