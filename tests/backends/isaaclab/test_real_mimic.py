@@ -149,7 +149,7 @@ def test_generator_dying_inside_the_real_datagenerator_ends_with_exit_1(wheel, t
 
 def test_sigterm_finishes_the_attempt_and_exits_143(wheel, tmp_path, real_dataset):
     cmd = [*ENTRY, "--input", str(real_dataset), "--output", str(tmp_path / "gen.hdf5"), "--device", "cpu",
-           "--engine", "isaaclab", "--num-trials", "50", "--stop-on", "attempts"]
+           "--engine", "isaaclab", "--num-trials", "50", "--stop-on", "attempts", "--keep-failed"]
     proc = subprocess.Popen(cmd, env=child_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     metrics = OutputPaths.beside(tmp_path / "gen.hdf5").metrics
