@@ -78,7 +78,7 @@ def stuck_subtask(demo: h5py.Group) -> int:
     return stage
 
 
-def summarize(out: Path, wall: float) -> dict:
+def summarize(out: Path, wall: float | None) -> dict:
     from mimicforge.outputs import OutputPaths, read_metrics
 
     paths = OutputPaths.beside(out)
@@ -98,14 +98,14 @@ def summarize(out: Path, wall: float) -> dict:
         "mean_steps": round(sum(r["steps"] for r in records) / n, 1) if n else None,
         "mean_steps_successful": round(float(np.mean([r["steps"] for r in records if r["success"]])), 1)
         if successes else None,
-        "wall_s": round(wall, 1),
+        "wall_s": round(wall, 1) if wall is not None else None,
     }
 
 
 def run(engine: str, select: str, attempts: int, seed: int, src: Path, workdir: Path, reuse: bool) -> dict:
     out = workdir / f"{engine}_{select}.hdf5"
     if reuse and out.with_name(out.stem + ".metrics.jsonl").is_file():
-        return {**summarize(out, float("nan")), "reused": True}
+        return {**summarize(out, None), "reused": True}
     common = ["--input", str(src), "--output", str(out), "--num-trials", str(attempts), "--stop-on", "attempts",
               "--seed", str(seed), "--select-source", select, "--keep-failed",
               "--max-consecutive-failures", str(attempts + 1)]

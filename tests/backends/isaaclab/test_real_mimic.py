@@ -59,7 +59,8 @@ def test_harness_runs_only_record_checked_upstream_files(wheel, tmp_path):
         from isaaclab_mimic.datagen.data_generator import DataGenerator
         from isaaclab_mimic.envs.franka_stack_ik_rel_mimic_env_cfg import FrankaCubeStackIKRelMimicEnvCfg
         cfg = FrankaCubeStackIKRelMimicEnvCfg()
-        print(json.dumps({**h.report(), "generation": generation.__file__, "generate": DataGenerator.generate.__code__.co_filename,
+        print(json.dumps({**h.report(), "generation": generation.__file__,
+                          "generate": DataGenerator.generate.__code__.co_filename,
                           "per_subtask": cfg.datagen_config.generation_select_src_per_subtask,
                           "per_arm": cfg.datagen_config.generation_select_src_per_arm}))
     """)

@@ -24,9 +24,6 @@ STANDINS = (
     Standin("isaaclab.envs.manager_based_rl_env",
             "isaaclab/envs/manager_based_rl_mimic_env.py: from isaaclab.envs import ManagerBasedRLEnv",
             "the live env: Kit's SimulationContext, the USD scene, PhysX (here: the MuJoCo twin, twin_env.py)"),
-    Standin("isaaclab.envs.manager_based_env",
-            "isaaclab/envs/manager_based_rl_env.py: from .manager_based_env import ManagerBasedEnv",
-            "the base of the live env (same class as above)"),
     Standin("isaaclab.app",
             "the driver's boundary (RealIsaac.launch_app): from isaaclab.app import AppLauncher",
             "starts Kit / Isaac Sim; here an app object whose close() records the exit code"),
@@ -88,6 +85,5 @@ def build_app_module(module: ModuleType) -> None:
 
 BUILDERS = {
     "isaaclab.envs.manager_based_rl_env": build_env_module,
-    "isaaclab.envs.manager_based_env": build_env_module,
     "isaaclab.app": build_app_module,
 }

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 ARM_AND_FINGERS = tuple(f"panda_joint{i}" for i in range(1, 8)) + ("panda_finger_joint1", "panda_finger_joint2")
-OBSERVATION_GROUPS = ("policy", "subtask_terms")
+OBSERVATION_GROUPS = ("policy", "subtask_terms")  # camera groups need a renderer the generation path never reads
 # Fault injection for the dead-generator tests: after this many resets, the next scene read that is not
 # part of a reset (the one DataGenerator.generate makes right after its reset request) raises, as a
 # simulator whose physics view was invalidated would.
 FAULT_ENV = "MIMICFORGE_HARNESS_FAULT_AFTER_RESETS"
-FAULT_MESSAGE = "physics simulation view is invalid (fault injected by the test harness)"  # camera groups need a renderer the generation path never reads
+FAULT_MESSAGE = "physics simulation view is invalid (fault injected by the test harness)"
 
 
 def _t(x: Any) -> torch.Tensor:
