@@ -206,3 +206,22 @@ def test_sigterm_stops_all_workers_and_merges(real_dataset, tmp_path):
     assert validate(out) == [] and not out.with_name("gen.shards").exists()
     keys, hashes = keys_and_hashes(out)
     assert len(keys) >= 2 and len(set(hashes)) == len(hashes)
+
+
+def test_workers_output_carries_the_runs_own_settings(cli, real_dataset, tmp_path):
+    """The merged HDF5 of a --workers 2 run stores the run's settings (its own output file), not a shard's."""
+    import toml
+
+    out = tmp_path / "par.hdf5"
+    r = cli("generate", "--input", str(real_dataset), "--output", str(out), "--workers", "2", "--num-trials", "2",
+            "--seed", "3", "--keep-failed", "--max-consecutive-failures", "50")
+    assert r.returncode == 0, r.stderr
+    for path in (out, out.with_name("par_failed.hdf5")):
+        if not path.exists():  # no failed attempt in this run
+            continue
+        with DatasetReader(path) as rd:
+            saved = toml.loads(str(rd.data_attrs["mimicforge_config"]))
+        assert saved["generation"]["output_file"] == str(out), (path, saved["generation"])
+        assert saved["workers"]["workers"] == 2
+        assert saved["cameras"]["output_dir"] == "output"
+    assert toml.loads(out.with_name("par.config.toml").read_text())["generation"]["output_file"] == str(out)

@@ -66,13 +66,16 @@ class MergeOutcome:
     failures: int  # demos in OUT_failed after the merge
 
 
-def _merge_into(target: Path, existing: bool, inputs: list[Path], select: list[tuple[int, str]]) -> int:
-    """Rewrite ``target`` atomically as the selected demos (index 0 being ``target`` itself if it exists)."""
+def _merge_into(target: Path, existing: bool, inputs: list[Path], select: list[tuple[int, str]],
+                config_text: str) -> int:
+    """Rewrite ``target`` atomically as the selected demos (index 0 being ``target`` itself if it exists),
+    carrying the run's own settings (a shard's name the worker's shard file as its output)."""
     if not select:
         return 0
     staging = companion(target, "finalizing")
     sources = ([target] if existing else []) + inputs
-    result = merge_datasets(staging, sources, select=select, overwrite=True, skip_empty=True)
+    result = merge_datasets(staging, sources, select=select, overwrite=True, skip_empty=True,
+                            data_attrs={layout.ATTR_CONFIG: config_text})
     os.replace(staging, target)
     return result.num_demos
 
@@ -95,7 +98,8 @@ def finalize(lay: ShardLayout, cfg: RunConfig) -> MergeOutcome:
     offset = 1 if out.dataset.exists() else 0
     select = [(0, name) for name in base.values()] if offset else []
     select += [(offset + i, name) for _, _, i, name in fresh]
-    successes = _merge_into(out.dataset, out.dataset.exists(), shard_files, select) if fresh else len(base)
+    successes = (_merge_into(out.dataset, out.dataset.exists(), shard_files, select, to_toml(cfg)) if fresh
+                 else len(base))
 
     # Images: shard demo folders to their final numbers (idempotent: a folder already moved is skipped).
     final_names = {(w, a): name for (w, a), name in demo_keys(out.dataset).items()}
@@ -118,7 +122,8 @@ def finalize(lay: ShardLayout, cfg: RunConfig) -> MergeOutcome:
                        for (w, a), n in demo_keys(p).items() if (w, a) not in base_failed)
         off = 1 if out.failed.exists() else 0
         sel = ([(0, n) for n in base_failed.values()] if off else []) + [(off + i, n) for _, _, i, n in extra]
-        failures = _merge_into(out.failed, out.failed.exists(), failed_files, sel) if extra else len(base_failed)
+        failures = (_merge_into(out.failed, out.failed.exists(), failed_files, sel, to_toml(cfg)) if extra
+                    else len(base_failed))
 
     _rebuild_metrics(lay, workers, final_names, demo_keys(out.failed) if g.keep_failed else {})
     shutil.rmtree(lay.root, ignore_errors=True)
