@@ -43,6 +43,7 @@ class GenerationConfig:
     action_noise: float | None = None
     num_interpolation_steps: int | None = None
     max_consecutive_failures: int = 100
+    stall_timeout: float = 900.0  # seconds without a finished attempt before the run counts as stuck
     # Refined execution (mimic/execution.py); isaac_parity turns all of it off: exactly Isaac Lab Mimic.
     isaac_parity: bool = False
     settle_steps: int = 30
@@ -241,6 +242,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("generation", "num_interpolation_steps", "NUM_INTERPOLATION_STEPS", _int(0, 1000), "5"),
     Setting("generation", "max_consecutive_failures", "MAX_CONSECUTIVE_FAILURES",
             _int(1, what="a positive integer"), "100"),
+    Setting("generation", "stall_timeout", "STALL_TIMEOUT", _float(1.0, 86400.0), "900"),
     Setting("generation", "isaac_parity", "ISAAC_PARITY", _bool, "1"),
     Setting("generation", "settle_steps", "SETTLE_STEPS", _int(0, 1000), "30"),
     Setting("generation", "noise_free_steps", "NOISE_FREE_STEPS", _int(0, 1000), "10"),

@@ -28,6 +28,7 @@ import h5py
 
 from mimicforge.datasets import layout  # constants only
 from mimicforge.errors import ConfigError, OutputExistsError
+from mimicforge.goal import Summary  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from mimicforge.config import RunConfig
@@ -242,29 +243,6 @@ def read_metrics(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ runs over these files (both engines)
-@dataclass
-class Summary:
-    output: str
-    target: int
-    stop_on: str
-    successes: int  # in the output file, resumed ones included
-    attempts: int  # attempt indices used so far, resumed ones included
-    new_successes: int
-    new_attempts: int
-    seconds: float
-    reached: bool
-
-    @property
-    def success_rate(self) -> float:
-        return self.new_successes / self.new_attempts if self.new_attempts else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["success_rate"] = round(self.success_rate, 4)
-        d["seconds"] = round(self.seconds, 3)
-        return d
-
-
 @dataclass(frozen=True)
 class Resumed:
     successes: int  # demos already in name.hdf5

@@ -146,6 +146,7 @@ def test_worker_error_reaches_the_supervisor_with_its_traceback(tmp_path, real_d
     import multiprocessing as mp
 
     from mimicforge.config import load_config
+    from mimicforge.run.links import WorkerLinks
     from mimicforge.run.worker import WorkerSpec, worker_main
 
     bad = tmp_path / "unannotated.hdf5"
@@ -155,14 +156,20 @@ def test_worker_error_reaches_the_supervisor_with_its_traceback(tmp_path, real_d
             del dst["data"][name]["obs/datagen_info"]
     cfg = load_config(env={"INPUT_FILE": str(bad), "OUTPUT_FILE": str(tmp_path / "gen.hdf5")})
     ctx = mp.get_context("spawn")
-    queue, stop = ctx.Queue(), ctx.Event()
+    links, stop = WorkerLinks(ctx), ctx.Event()
     spec = WorkerSpec(worker=0, cfg=cfg, engine="mujoco", first_attempt=0, attempt_limit=None, parent_pid=os.getpid())
-    p = ctx.Process(target=worker_main, args=(spec, queue, stop))
+    p = ctx.Process(target=worker_main, args=(spec, links.open(0), stop))
     p.start()
-    p.join(60)
+    links.started(0)
+    received = []
+    deadline = time.time() + 60
+    while links.is_open(0) and time.time() < deadline:
+        received += links.receive(timeout=0.2)
+    p.join(10)
     assert p.exitcode == 1
-    kind, worker, message, tb = queue.get(timeout=10)
-    assert (kind, worker) == ("error", 0)
+    assert len(received) == 1, received
+    worker, (kind, sender, message, tb) = received[0]
+    assert (kind, worker, sender) == ("error", 0, 0)
     assert "DatasetFormatError" in message and "obs/datagen_info" in message
     assert "Traceback (most recent call last)" in tb and "load_source_dataset" in tb
 
