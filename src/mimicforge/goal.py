@@ -78,6 +78,11 @@ class GoalTracker:
         self._last_progress = self.clock()
         s.seconds = self._last_progress - self._t0
 
+    def touch(self) -> None:
+        """Something other than a finished attempt shows the run is alive (a worker (re)started): restart
+        the stall clock."""
+        self._last_progress = self.clock()
+
     def failure_streak(self) -> GenerationStalled | None:
         if self.consecutive_failures < self.max_consecutive_failures:
             return None

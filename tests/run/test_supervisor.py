@@ -27,7 +27,7 @@ class Run:
     """A ``mimicforge generate`` process whose stderr is collected live."""
 
     def __init__(self, real_dataset, out, *args):
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(REPO / "src"), str(REPO)))}
         env.pop("MIMICFORGE_DEBUG", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mimicforge", "generate", "--input", str(real_dataset), "--output", str(out),
@@ -232,3 +232,28 @@ def test_workers_output_carries_the_runs_own_settings(cli, real_dataset, tmp_pat
         assert saved["workers"]["workers"] == 2
         assert saved["cameras"]["output_dir"] == "output"
     assert toml.loads(out.with_name("par.config.toml").read_text())["generation"]["output_file"] == str(out)
+
+
+@pytest.mark.slow
+def test_stalled_workers_end_the_run_with_a_clear_error(real_dataset, tmp_path):
+    """Workers that stop making progress (SIGSTOP: alive, silent) hit the run-level stall limit; the run ends
+    with one clear line and a valid output instead of waiting forever. Takes about a minute (grace periods)."""
+    out = tmp_path / "stall.hdf5"
+    run = Run(real_dataset, out, "--workers", "2", "--num-trials", "50", "--stall-timeout", "15")
+    try:
+        run.wait_until(lambda: run.count("attempts (") >= 1)  # the workers are generating
+        pids = worker_pids(run.proc.pid)
+        assert len(pids) == 2
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        code, _ = run.finish(timeout=180)
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+    last = run.lines[-1].strip()
+    assert code == 1, "".join(run.lines[-10:])
+    assert last.startswith("mimicforge: error: no generation attempt finished in 15 s across 2 workers"), last
+    assert wait_gone(pids, 30)
+    with h5py.File(out, "r") as f:  # complete and readable; holds the demos finished before the stall
+        assert int(f["data"].attrs["total"]) >= 0
+    assert not out.with_name("stall.shards").exists()

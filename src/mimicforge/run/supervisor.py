@@ -123,6 +123,8 @@ def run_supervised(
             streak = tracker.failure_streak()
             if streak is not None:
                 fail(streak)
+        elif kind == "ready":
+            tracker.touch()
         elif kind == "error":
             workers[w].last_error = msg[2]
             log.error("worker %d failed: %s\n%s", w, msg[2], msg[3])
