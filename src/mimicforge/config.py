@@ -66,7 +66,8 @@ class GenerationConfig:
     keep_failed: bool = setting(False, env="KEEP_FAILED", parse=boolean, example="1",
                                 help="also keep failed attempts in name_failed.hdf5")
     select_source: str = setting("per_subtask", env="SELECT_SOURCE", parse=choice(SOURCE_SELECTION),
-                                 example="per_subtask", help="per_subtask (MimicGen paper) or per_trial (Isaac Lab 2.3)")
+                                 example="per_subtask",
+                                 help="per_subtask (MimicGen paper) or per_trial (Isaac Lab 2.3)")
     selection_strategy: str | None = setting(
         None, env="SELECTION_STRATEGY", parse=choice(SELECTION_STRATEGIES), example="nearest_neighbor_object",
         help="override the task's source selection strategy")
@@ -88,9 +89,11 @@ class GenerationConfig:
     settle_steps: int = setting(30, env="SETTLE_STEPS", parse=integer(0, 1000), example="30", engines=TWIN,
                                 help="most steps to hold a target until the end effector reaches it (0: off)")
     noise_free_steps: int = setting(10, env="NOISE_FREE_STEPS", parse=integer(0, 1000), example="10",
-                                    engines=TWIN, help="waypoints before a gripper change without action noise (0: off)")
+                                    engines=TWIN,
+                                    help="waypoints before a gripper change without action noise (0: off)")
     held_object_correction: bool = setting(True, env="HELD_OBJECT_CORRECTION", parse=boolean, example="1",
-                                           engines=TWIN, help="make a carried object, not the hand, follow the source path")
+                                           engines=TWIN,
+                                           help="make a carried object, not the hand, follow the source path")
     transit_clearance: float = setting(0.05, env="TRANSIT_CLEARANCE", parse=number(0.0, 0.5), example="0.05",
                                        engines=TWIN, help="lift (m) above the higher end between subtasks (0: off)")
     engine: str = setting("auto", env="ENGINE", parse=choice(ENGINES), example="mujoco",
