@@ -78,18 +78,19 @@ def stuck_subtask(demo: h5py.Group) -> int:
     return stage
 
 
-def summarize(out: Path, wall: float | None) -> dict:
+def summarize(outs: list[Path], wall: float | None) -> dict:
+    """One case from one run's files, or several runs' pooled (each attempt an independent trial)."""
     from mimicforge.outputs import OutputPaths, read_metrics
 
-    paths = OutputPaths.beside(out)
-    records = list(read_metrics(paths.metrics))
+    records = [r for out in outs for r in read_metrics(OutputPaths.beside(out).metrics)]
     successes = sum(bool(r["success"]) for r in records)
     stuck: Counter[str] = Counter()
-    failed_file = out.with_name(out.stem + "_failed.hdf5")
-    if failed_file.is_file():
-        with h5py.File(failed_file, "r") as f:
-            for name in f["data"]:
-                stuck[str(stuck_subtask(f["data"][name]))] += 1
+    for out in outs:
+        failed_file = out.with_name(out.stem + "_failed.hdf5")
+        if failed_file.is_file():
+            with h5py.File(failed_file, "r") as f:
+                for name in f["data"]:
+                    stuck[str(stuck_subtask(f["data"][name]))] += 1
     n = len(records)
     return {
         "attempts": n, "successes": successes, "success_rate": round(successes / n, 4) if n else None,
@@ -99,13 +100,16 @@ def summarize(out: Path, wall: float | None) -> dict:
         "mean_steps_successful": round(float(np.mean([r["steps"] for r in records if r["success"]])), 1)
         if successes else None,
         "wall_s": round(wall, 1) if wall is not None else None,
+        **({"runs": len(outs)} if len(outs) > 1 else {}),
     }
 
 
-def run(engine: str, select: str, attempts: int, seed: int, src: Path, workdir: Path, reuse: bool) -> dict:
+def run(engine: str, select: str, attempts: int, seed: int, src: Path, workdir: Path, reuse: bool,
+        pool: list[Path]) -> dict:
     out = workdir / f"{engine}_{select}.hdf5"
     if reuse and out.with_name(out.stem + ".metrics.jsonl").is_file():
-        return {**summarize(out, None), "reused": True}
+        extra = [p / out.name for p in pool if (p / f"{engine}_{select}.metrics.jsonl").is_file()]
+        return {**summarize([out, *extra], None), "reused": True}
     common = ["--input", str(src), "--output", str(out), "--num-trials", str(attempts), "--stop-on", "attempts",
               "--seed", str(seed), "--select-source", select, "--keep-failed",
               "--max-consecutive-failures", str(attempts + 1)]
@@ -124,7 +128,7 @@ def run(engine: str, select: str, attempts: int, seed: int, src: Path, workdir: 
     wall = time.perf_counter() - t0
     if r.returncode not in (0, 143):  # 143: stopped by SIGTERM after a finished attempt; its attempts count
         raise SystemExit(f"{engine}/{select} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
-    return {**summarize(out, wall), **({"stopped_early": True} if r.returncode == 143 else {})}
+    return {**summarize([out], wall), **({"stopped_early": True} if r.returncode == 143 else {})}
 
 
 def main() -> None:
@@ -135,6 +139,8 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="keep the generated files in this folder")
     ap.add_argument("--reuse", action="store_true",
                     help="with --keep: summarize the runs already in that folder instead of running them again")
+    ap.add_argument("--pool", type=Path, action="append", default=[],
+                    help="with --reuse: also pool the runs kept in this folder (e.g. the same case at another seed)")
     ap.add_argument("--engines", default="isaaclab,mimicforge", help="comma-separated subset of isaaclab,mimicforge")
     ap.add_argument("--select", choices=("per_subtask", "per_trial", "both"), default="both",
                     help="source-selection behaviour(s) to compare (default both)")
@@ -147,7 +153,8 @@ def main() -> None:
         for select in ("per_subtask", "per_trial") if args.select == "both" else (args.select,):
             case = {}
             for engine in args.engines.split(","):
-                case[engine] = run(engine, select, args.attempts, args.seed, args.input, workdir, args.reuse)
+                case[engine] = run(engine, select, args.attempts, args.seed, args.input, workdir, args.reuse,
+                                   args.pool)
                 print(f"{select}/{engine}: {case[engine]['success_rate']}", file=sys.stderr, flush=True)
             result[select] = case
             if len(case) < 2:

@@ -220,7 +220,12 @@ class ManagerBasedRLEnv(gym.Env):
         self.device = "cpu"  # the twin's tensors live on the CPU whatever device the driver asked for (cuda:0)
         self.physics_dt = float(cfg.sim.dt)
         self.step_dt = float(cfg.sim.dt) * int(cfg.decimation)
-        seed = int(cfg.seed) if getattr(cfg, "seed", None) is not None else 0
+        # Isaac Lab's reset events draw from the global torch RNG; the twins take their seed from the config
+        # (the env's, else the generation seed the driver writes), so runs with different seeds see different scenes.
+        seed = getattr(cfg, "seed", None)
+        if seed is None:
+            seed = getattr(getattr(cfg, "datagen_config", None), "seed", None)
+        seed = int(seed) if seed is not None else 0
         seeds = np.random.SeedSequence(seed).spawn(self.num_envs)
         params = twin_params(cfg)
         self.twins = [FrankaStackTwin(params, seed=int(s.generate_state(1)[0])) for s in seeds]
