@@ -192,6 +192,12 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_container(args: argparse.Namespace) -> int:
+    from mimicforge.container.command import main as container_main
+
+    return container_main(args)
+
+
 # ------------------------------------------------------------------------------------------ parser
 Command = Callable[[argparse.Namespace], int]
 
@@ -279,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("replay", cmd_replay, "Replay each demo's actions open loop in the MuJoCo twin and compare.")
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file with annotated demos")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    from mimicforge.container.command import add_arguments as container_arguments
+
+    p = add("container", cmd_container, "Check, build and run the Docker images through the Docker SDK.")
+    container_arguments(p)
     return parser
 
 
