@@ -63,13 +63,11 @@ def prepare(service: str, mode: str, *, env: Mapping[str, str] | None = None, pr
             compose_file: str | os.PathLike[str] | None = None) -> ServiceSpec:
     """The service's spec for ``mode`` with every setting checked as the container would check it."""
     from mimicforge.config import load_config
-    from mimicforge.outputs import OutputPaths
 
     full = {**read_dotenv(Path(project_dir) / ".env"), **(os.environ if env is None else env), "MODE": mode}
     check_launch_env(full)
     spec = service_spec(service, env=full, project_dir=project_dir, compose_file=compose_file)
-    cfg = load_config(env=spec.environment)
-    OutputPaths.beside(cfg.generation.output_file)
+    load_config(env=spec.environment)  # what 'mimicforge config --check' runs inside (output suffix included)
     return spec
 
 
