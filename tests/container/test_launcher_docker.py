@@ -22,7 +22,7 @@ import pytest
 from tests.docker.test_container import _state
 from tests.docker.tools import REPO
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 IMAGE = "mimicforge-cpu:ci-sdk"
 COMPOSE = str(REPO / "docker-compose.yml")
 
@@ -142,6 +142,11 @@ def test_run_generates_a_valid_dataset_on_the_host(image, engine_env, project):
     assert out.stat().st_uid == os.getuid()
     assert our_containers(engine_env) == before  # removed
     print(f"\ncontainer run (NUM_TRIALS=2) took {elapsed:.0f} s")
+    # a failure inside the container is the command's status too (here: the generator's flag check, exit 2)
+    r = sh(mf("run", "--service", "mimicforge", "--file", COMPOSE, "--project-directory", str(project), "--",
+              "--num-trials", "zero"), engine_env)
+    assert r.returncode == 2 and "--num-trials 'zero': expected a positive integer" in r.stderr, r.stderr[-2000:]
+    assert our_containers(engine_env) == before
 
 
 def test_sigterm_mid_run_saves_and_exits_143(image, engine_env, project):
@@ -160,6 +165,7 @@ def test_sigterm_mid_run_saves_and_exits_143(image, engine_env, project):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stdout[-2000:] + stderr[-2000:]
     assert "stopping the container (signal 15" in stderr
+    assert "stopped by SIGTERM after" in stderr  # the generator itself stopped (not a SIGKILL at the end of grace)
     demos = valid(project / "datasets" / "generated.hdf5")
     lines = [json.loads(x) for x in metrics.read_text().splitlines()]
     assert demos == sum(x["success"] for x in lines) >= 1  # every finished attempt is in the file, nothing torn
