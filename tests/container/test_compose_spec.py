@@ -115,8 +115,10 @@ def test_created_container_carries_the_compose_settings(service):
 
 
 def test_unknown_compose_keys_are_refused(tmp_path):
-    text = (REPO / "docker-compose.yml").read_text().replace("    init: true\n    stop_grace_period: 1m",
-                                                             "    init: true\n    shm_size: 1g\n    stop_grace_period: 1m")
+    original = (REPO / "docker-compose.yml").read_text()
+    text = original.replace("    init: true\n    stop_grace_period: 1m",
+                            "    init: true\n    shm_size: 1g\n    stop_grace_period: 1m")
+    assert text != original
     (tmp_path / "docker-compose.yml").write_text(text)
     with pytest.raises(ConfigError, match="service mimicforge uses shm_size, which 'mimicforge container' does not"):
         service_spec("mimicforge", env={}, project_dir=tmp_path)
@@ -125,6 +127,7 @@ def test_unknown_compose_keys_are_refused(tmp_path):
 
 
 def test_durations():
-    assert parse_duration("2m", "x") == 120 and parse_duration("2m0s", "x") == 120 and parse_duration("1m30s", "x") == 90 and parse_duration(5, "x") == 5
+    assert parse_duration("2m", "x") == 120 and parse_duration("2m0s", "x") == 120
+    assert parse_duration("1m30s", "x") == 90 and parse_duration(5, "x") == 5
     with pytest.raises(ConfigError, match="not a duration"):
         parse_duration("soon", "x")

@@ -120,7 +120,7 @@ def test_doctor_for_isaac_lab_reports_the_missing_gpu_runtime(engine_env, projec
     info = json.loads(sh(["docker", "info", "--format", "{{json .Runtimes}}"], engine_env).stdout or "{}")
     if "nvidia" in info or shutil.which("nvidia-container-runtime-hook"):
         pytest.skip("this engine has an NVIDIA runtime")
-    rc, checks, stderr = doctor(project, engine_env, "isaac-lab")
+    rc, checks, _ = doctor(project, engine_env, "isaac-lab")
     assert rc == 1
     gpu = checks["gpu runtime"]
     assert gpu["status"] == "fail" and "no NVIDIA runtime or CDI device" in gpu["detail"]
@@ -197,4 +197,19 @@ def test_jupyter_prints_the_url_once_up_and_stops_on_ctrl_c(image, engine_env, p
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=120)
+    assert our_containers(engine_env) == before
+
+
+def test_jupyter_on_a_taken_port_fails_in_one_line(image, engine_env, project):
+    before = our_containers(engine_env)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = sh(mf("jupyter", "--service", "mimicforge", "--file", COMPOSE, "--project-directory", str(project)),
+               engine_env | {"JUPYTER_PORT": str(port)}, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("mimicforge: error: the engine could not start the container: ") and \
+        str(port) in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.strip().endswith(f"choose a free JUPYTER_PORT, e.g. JUPYTER_PORT={port + 1}")
     assert our_containers(engine_env) == before

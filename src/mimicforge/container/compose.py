@@ -131,7 +131,7 @@ def _interpolate_tree(node: Any, env: Mapping[str, str], where: str) -> Any:
     return node
 
 
-def parse_duration(text: str | int | float, where: str) -> float:
+def parse_duration(text: str | float, where: str) -> float:
     """Compose durations: ``1m30s``, ``2m``, ``90s``, or a number of seconds."""
     if isinstance(text, (int, float)):
         return float(text)

@@ -285,7 +285,7 @@ def _input(spec: ServiceSpec) -> Check:
     record = f"mimicforge record --num-demos 10 --out {DEFAULT_INPUT}"
     if path is None:
         return Check("input", "fail", f"INPUT_FILE={value} is not inside a folder mounted into the container",
-                     f"put the file in ./datasets and set INPUT_FILE=datasets/<name>.hdf5")
+                     "put the file in ./datasets and set INPUT_FILE=datasets/<name>.hdf5")
     if not path.is_file():
         return Check("input", "fail", f"{path} (INPUT_FILE={value}) does not exist",
                      f"cp YOUR_ANNOTATED.hdf5 {path}, or record one on the twin: {record}")

@@ -64,8 +64,12 @@ def ensure_network(client: Any, spec: ServiceSpec) -> str:
     try:
         client.networks.get(name)
     except docker.errors.NotFound:
-        client.networks.create(name, driver="bridge", labels={"com.docker.compose.project": spec.project,
-                                                             "com.docker.compose.network": "default"})
+        try:
+            client.networks.create(name, driver="bridge", check_duplicate=True,
+                                   labels={"com.docker.compose.project": spec.project,
+                                           "com.docker.compose.network": "default"})
+        except docker.errors.APIError:  # another launcher made it in between
+            client.networks.get(name)
     return name
 
 
@@ -119,11 +123,16 @@ def create_kwargs(spec: ServiceSpec, *, command: list[str], publish: bool, netwo
 
 def create(client: Any, spec: ServiceSpec, *, command: list[str], publish: bool, name: str, oneoff: bool) -> str:
     """Create (not start) the service's container; returns its id."""
-    ensure_mount_sources(client, spec)
-    network = ensure_network(client, spec)
-    kw = create_kwargs(spec, command=command, publish=publish, network=network, name=name, oneoff=oneoff)
-    kw["host_config"] = client.api.create_host_config(**kw["host_config"])
-    return str(client.api.create_container(**kw)["Id"])
+    docker = require_docker()
+    try:
+        ensure_mount_sources(client, spec)
+        network = ensure_network(client, spec)
+        kw = create_kwargs(spec, command=command, publish=publish, network=network, name=name, oneoff=oneoff)
+        kw["host_config"] = client.api.create_host_config(**kw["host_config"])
+        return str(client.api.create_container(**kw)["Id"])
+    except docker.errors.APIError as exc:
+        detail = " ".join(str(exc.explanation or exc).split())
+        raise BackendUnavailable(f"the engine could not create the {spec.service} container: {detail:.300}") from None
 
 
 def image_present(client: Any, image: str) -> Any | None:

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from mimicforge.container import engine
 from mimicforge.container.compose import ServiceSpec, read_dotenv, service_spec
-from mimicforge.errors import ConfigError, MimicforgeError
+from mimicforge.errors import BackendUnavailable, ConfigError, MimicforgeError
 
 log = logging.getLogger(__name__)
 _URL = re.compile(r"JupyterLab on (http://\S+)")
@@ -167,13 +167,13 @@ class _Session:
                     if match:
                         self.url = match.group(1)
                     line = line.rsplit("\n", 1)[-1]
-        except Exception as exc:  # the stream ends with an error when the container is removed under it
+        except Exception as exc:  # noqa: BLE001  # the stream may end with an error when the container goes
             log.debug("log stream ended: %s", exc)
 
     def _wait_exit(self) -> None:
         try:
             self.status = int(self.client.api.wait(self.cid, timeout=None)["StatusCode"])
-        except BaseException as exc:  # handed to the main thread
+        except BaseException as exc:  # noqa: BLE001  # re-raised in the main thread
             self.failure = exc
         finally:
             self.done.set()
@@ -195,8 +195,16 @@ class _Session:
         in_main = threading.current_thread() is threading.main_thread()
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
         pumps = [threading.Thread(target=self._pump, args=(s,), daemon=True) for s in (True, False)]
+        docker = engine.require_docker()
         try:
-            self.client.api.start(self.cid)
+            try:
+                self.client.api.start(self.cid)
+            except docker.errors.APIError as exc:
+                detail = " ".join(str(exc.explanation or exc).split())
+                hint = ""
+                if self.spec.jupyter_port and ("address already in use" in detail or "already allocated" in detail):
+                    hint = f"; choose a free JUPYTER_PORT, e.g. JUPYTER_PORT={self.spec.jupyter_port + 1}"
+                raise BackendUnavailable(f"the engine could not start the container: {detail:.300}{hint}") from None
             for t in pumps:
                 t.start()
             threading.Thread(target=self._wait_exit, daemon=True).start()
@@ -235,13 +243,15 @@ class _Session:
                     self.on_ready(self.url)
 
     def _kill(self, signum: int) -> None:
+        docker = engine.require_docker()
         try:
             self.client.api.kill(self.cid, signal=int(signum))
-        except Exception as exc:  # it may have exited in between
+        except docker.errors.APIError as exc:  # it may have exited in between
             log.debug("kill %s: %s", signum, exc)
 
     def _remove(self) -> None:
+        docker = engine.require_docker()
         try:
             self.client.api.remove_container(self.cid, force=True)
-        except Exception as exc:
+        except docker.errors.APIError as exc:
             log.warning("could not remove container %s: %s", self.cid[:12], exc)
