@@ -30,7 +30,7 @@ def test_bad_setting_fails_on_the_host_before_any_engine_call(cli, tmp_path):
 
 def test_doctor_with_a_wrong_socket(cli, tmp_path):
     r = cli("container", "doctor", "--service", "mimicforge", "--json", "--project-directory", str(tmp_path),
-            "--file", str(REPO / "docker-compose.yml"), env={"DOCKER_HOST": BOGUS})
+            "--file", str(REPO / "docker-compose.yml"), env={"DOCKER_HOST": BOGUS, "SEED": "-1"})
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     report = json.loads(r.stdout)
@@ -41,6 +41,7 @@ def test_doctor_with_a_wrong_socket(cli, tmp_path):
     assert checks["engine"]["status"] == "fail"
     assert "point DOCKER_HOST at its socket" in checks["engine"]["fix"]
     assert checks["image"]["status"] == "skip" and checks["disk"]["status"] == "skip"
+    assert checks["settings"]["status"] == "fail" and checks["settings"]["detail"].startswith("SEED='-1': expected")
     text = subprocess.run([sys.executable, "-m", "mimicforge", "container", "doctor", "--service", "mimicforge",
                            "--project-directory", str(tmp_path), "--file", str(REPO / "docker-compose.yml")],
                           capture_output=True, text=True, env={"DOCKER_HOST": BOGUS, "PATH": "/usr/bin:/bin",
