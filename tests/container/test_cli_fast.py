@@ -57,3 +57,20 @@ def test_missing_docker_sdk_gives_the_install_line(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == ("mimicforge: error: the Docker SDK is not installed; "
                                 "pip install 'mimicforge[docker]'")
+
+
+def test_doctor_with_a_socket_nobody_answers(cli, tmp_path):
+    """A stopped engine whose socket file is still there: the socket is fine, the engine is not."""
+    import socket
+
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(path))  # bound, never listening: connections are refused
+        r = cli("container", "doctor", "--service", "mimicforge", "--json", "--project-directory", str(tmp_path),
+                "--file", str(REPO / "docker-compose.yml"), env={"DOCKER_HOST": f"unix://{path}"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+    assert checks["socket"]["status"] == "pass"
+    assert checks["engine"]["status"] == "fail" and "no Docker engine" in checks["engine"]["detail"]
+    assert checks["engine"]["fix"] == (f"start the Docker engine (sudo systemctl start docker) or point DOCKER_HOST "
+                                       f"at its socket; nothing answers at unix://{path}")
