@@ -152,20 +152,18 @@ def find_compose_file(project_dir: Path) -> Path:
                       f"checkout or pass --file PATH")
 
 
-def load_compose(compose_file: Path, env: Mapping[str, str], project_dir: Path,
-                 interpolated: bool = True) -> dict[str, Any]:
+def read_compose(compose_file: Path) -> dict[str, Any]:
+    """The compose file as written (not interpolated)."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        doc = yaml.safe_load(compose_file.read_text(encoding="utf-8"))
+        doc = yaml.load(compose_file.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (a safe loader)
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{compose_file}: cannot read it ({' '.join(str(exc).split())})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
         raise ConfigError(f"{compose_file}: not a compose file (no 'services' mapping)")
-    if not interpolated:
-        return doc
-    full = {**read_dotenv(project_dir / ".env"), **env}
-    return _interpolate_tree(doc, full, compose_file.name)
+    return doc
 
 
 def _ports(raw: list[Any], where: str) -> tuple[Port, ...]:
@@ -220,8 +218,9 @@ def service_spec(service: str, *, env: Mapping[str, str] | None = None, project_
     """
     base = Path(project_dir).resolve()
     path = Path(compose_file) if compose_file is not None else find_compose_file(base)
-    raw = load_compose(path, {}, base, interpolated=False)
-    doc = load_compose(path, os.environ if env is None else env, base)
+    raw = read_compose(path)
+    full = {**read_dotenv(base / ".env"), **(os.environ if env is None else env)}
+    doc = _interpolate_tree(raw, full, path.name)
     services = doc["services"]
     if service not in services:
         raise ConfigError(f"unknown service {service!r}; {path} has: {', '.join(services)}")
