@@ -164,7 +164,7 @@ def test_sigterm_mid_run_saves_and_exits_143(image, engine_env, project):
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stdout[-2000:] + stderr[-2000:]
-    assert "stopping the container (signal 15" in stderr
+    assert "mimicforge: stopping the container (SIGTERM; it has 60 s to finish cleanly)" in stderr
     assert "stopped by SIGTERM after" in stderr  # the generator itself stopped (not a SIGKILL at the end of grace)
     demos = valid(project / "datasets" / "generated.hdf5")
     lines = [json.loads(x) for x in metrics.read_text().splitlines()]
@@ -196,7 +196,10 @@ def test_jupyter_prints_the_url_once_up_and_stops_on_ctrl_c(image, engine_env, p
             assert resp.status == 200 and "started" in json.loads(resp.read())
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=120)
+        _, stderr = proc.communicate(timeout=120)
+    print(f"\njupyter stopped by SIGINT with status {proc.returncode}")
+    assert "mimicforge: stopping the container (SIGINT; it has 60 s to finish cleanly)" in stderr
+    assert "grace period over" not in stderr  # Jupyter shut down on the forwarded signal
     assert our_containers(engine_env) == before
 
 

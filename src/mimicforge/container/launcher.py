@@ -229,11 +229,11 @@ class _Session:
                 first = deadline is None
                 if first:
                     deadline = time.monotonic() + self.spec.stop_grace_period
-                    print(f"mimicforge: stopping the container (signal {signum}; up to "
-                          f"{self.spec.stop_grace_period:.0f} s to finish the attempt in progress)", file=self.err)
+                    print(f"mimicforge: stopping the container ({signal.Signals(signum).name}; it has "
+                          f"{self.spec.stop_grace_period:.0f} s to finish cleanly)", file=self.err, flush=True)
                 self._kill(signum)
             if deadline is not None and time.monotonic() > deadline:
-                print("mimicforge: grace period over, killing the container", file=self.err)
+                print("mimicforge: grace period over, killing the container", file=self.err, flush=True)
                 self._kill(signal.SIGKILL)
                 deadline = float("inf")
             if self.url and not announced and self._server_up():
