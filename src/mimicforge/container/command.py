@@ -28,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-probe", action="store_true", help="skip the GPU probe container")
     p = action("run", "MODE=standalone docker compose run --rm SERVICE: generate demos, exit with their status.")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="passed on to the generator")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="after --: passed on to the generator, e.g. -- --json")
     p = action("jupyter", "MODE=jupyter docker compose up SERVICE: JupyterLab on 127.0.0.1 until stopped.")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="after --: passed on to jupyter lab")
     p = action("build", "docker compose build SERVICE, output streamed.")
     p.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="extra build argument")
 
