@@ -197,7 +197,7 @@ def test_jupyter_prints_the_url_once_up_and_stops_on_ctrl_c(image, engine_env, p
     finally:
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
-    print(f"\njupyter stopped by SIGINT with status {proc.returncode}")
+    assert proc.returncode == 0  # JupyterLab's own status on SIGINT, passed through
     assert "mimicforge: stopping the container (SIGINT; it has 60 s to finish cleanly)" in stderr
     assert "grace period over" not in stderr  # Jupyter shut down on the forwarded signal
     assert our_containers(engine_env) == before
