@@ -173,6 +173,26 @@ def test_sigterm_mid_run_saves_and_exits_143(image, engine_env, project):
     print(f"\nSIGTERM: stopped {time.monotonic() - t0:.1f} s after the signal, {demos} demos, {len(lines)} attempts")
 
 
+def test_sigterm_at_any_moment_leaves_no_container(image, engine_env, project):
+    """Early signals: before the launcher has handlers (killed by the default action, nothing created yet) or
+    between create and start (recorded, container removed, 143); never an orphaned container."""
+    before = our_containers(engine_env)
+    codes = []
+    for delay in (0.3, 1.0, 2.0, 3.5):
+        proc = subprocess.Popen(mf("run", "--service", "mimicforge", "--file", COMPOSE, "--project-directory",
+                                   str(project)), env={k: v for k, v in engine_env.items() if not k.startswith("_")}
+                                | {"NUM_TRIALS": "100", "ON_EXISTING": "overwrite"}, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode in (-signal.SIGTERM, 143), stderr[-2000:]
+        assert "Traceback" not in stderr
+        assert our_containers(engine_env) == before
+        codes.append(proc.returncode)
+    print(f"\nearly SIGTERM exit codes: {codes}")
+
+
 def test_jupyter_prints_the_url_once_up_and_stops_on_ctrl_c(image, engine_env, project):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

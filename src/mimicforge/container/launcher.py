@@ -111,8 +111,9 @@ def run(service: str = "mimicforge", args: Sequence[str] = (), *, env: Mapping[s
     client = client or engine.connect()
     _ensure_image(client, spec, out)
     name = f"{spec.project}-{spec.service}-run-{secrets.token_hex(6)}"
-    cid = engine.create(client, spec, command=list(args), publish=False, name=name, oneoff=True)
-    return _Session(client, cid, spec, out or sys.stdout, err or sys.stderr).wait()
+    with _Signals() as signals:  # from here on a signal stops the container instead of orphaning it
+        cid = engine.create(client, spec, command=list(args), publish=False, name=name, oneoff=True)
+        return _Session(client, cid, spec, out or sys.stdout, err or sys.stderr, signals).wait()
 
 
 def jupyter(service: str = "mimicforge", args: Sequence[str] = (), *, env: Mapping[str, str] | None = None,
@@ -125,9 +126,10 @@ def jupyter(service: str = "mimicforge", args: Sequence[str] = (), *, env: Mappi
     client = client or engine.connect()
     _ensure_image(client, spec, out)
     name = f"{spec.project}-{spec.service}-jupyter-{secrets.token_hex(6)}"
-    cid = engine.create(client, spec, command=list(args), publish=True, name=name, oneoff=False)
-    return _Session(client, cid, spec, out or sys.stdout, err or sys.stderr, on_ready=on_ready,
-                    watch_url=True).wait()
+    with _Signals() as signals:
+        cid = engine.create(client, spec, command=list(args), publish=True, name=name, oneoff=False)
+        return _Session(client, cid, spec, out or sys.stdout, err or sys.stderr, signals, on_ready=on_ready,
+                        watch_url=True).wait()
 
 
 def _ensure_image(client: Any, spec: ServiceSpec, out: TextIO | None) -> None:
@@ -139,17 +141,37 @@ def _ensure_image(client: Any, spec: ServiceSpec, out: TextIO | None) -> None:
         build_spec(spec, out=out, client=client)
 
 
+class _Signals:
+    """Records SIGINT / SIGTERM while active (main thread only; elsewhere they keep their handlers)."""
+
+    def __init__(self) -> None:
+        self.pending: list[int] = []
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> list[int]:
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._record) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self.pending
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+    def _record(self, signum: int, frame: Any) -> None:
+        self.pending.append(signum)
+
+
 class _Session:
     """A created container: start it, stream its output, forward signals, wait, remove."""
 
-    def __init__(self, client: Any, cid: str, spec: ServiceSpec, out: TextIO, err: TextIO,
+    def __init__(self, client: Any, cid: str, spec: ServiceSpec, out: TextIO, err: TextIO, signals: list[int],
                  on_ready: Callable[[str], None] | None = None, watch_url: bool = False) -> None:
         self.client, self.cid, self.spec, self.out, self.err = client, cid, spec, out, err
         self.on_ready, self.watch_url = on_ready, watch_url
         self.url: str | None = None
         self.status: int | None = None
         self.done = threading.Event()
-        self.signals: list[int] = []
+        self.signals = signals
         self.failure: BaseException | None = None
 
     def _pump(self, stdout: bool) -> None:
@@ -188,15 +210,14 @@ class _Session:
             return False
         return True
 
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        self.signals.append(signum)
-
     def wait(self) -> int:
-        in_main = threading.current_thread() is threading.main_thread()
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
         pumps = [threading.Thread(target=self._pump, args=(s,), daemon=True) for s in (True, False)]
         docker = engine.require_docker()
         try:
+            if self.signals:  # stopped before it started
+                print(f"mimicforge: {signal.Signals(self.signals[0]).name} before the container started; "
+                      f"removed it", file=self.err, flush=True)
+                return 128 + self.signals[0]
             try:
                 self.client.api.start(self.cid)
             except docker.errors.APIError as exc:
@@ -216,8 +237,6 @@ class _Session:
             assert self.status is not None
             return self.status
         finally:
-            for s, h in old.items():
-                signal.signal(s, h)
             self._remove()
 
     def _loop(self) -> None:
