@@ -19,8 +19,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -201,6 +199,9 @@ class _Session:
             self.done.set()
 
     def _server_up(self) -> bool:
+        import urllib.error
+        import urllib.request
+
         port = self.spec.jupyter_port
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=1).close()
