@@ -76,3 +76,26 @@ def test_folder_and_hdf5_sources_shade_what_they_store(tmp_path):
         assert h5.frame("depth", 0).shape == (16, 24, 1)
     finally:
         h5.close()
+
+
+def test_shade_command_writes_frames_and_a_video(cli, tmp_path):
+    import imageio.v3 as iio
+
+    ds = make_dataset(tmp_path / "d.hdf5", (7,))
+    write_folders(tmp_path / "output", 0, 7, cameras=("table_cam", "table_high_cam"),
+                  modalities=("semantic_segmentation", "normals"))
+    r = cli("cosmos", "shade", str(ds), "--output-dir", str(tmp_path / "output"), "--cameras", "table_high_cam",
+            "--video", "--json")
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "output" / "table_high_cam_shaded_segmentation" / "demo_0"
+    pngs = sorted(folder.glob("step_*.png"))
+    assert [p.name for p in pngs] == [f"step_{t:04d}.png" for t in range(7)]
+    src = FolderSource(tmp_path / "output", "table_high_cam", 0)
+    assert np.array_equal(np.asarray(Image.open(pngs[4])), next(src.frames("shaded_segmentation", 4, 5)))
+    video = iio.imread(folder.with_suffix(".mp4"), plugin="FFMPEG")
+    assert video.shape == (7, 16, 24, 3) and iio.immeta(folder.with_suffix(".mp4"), plugin="FFMPEG")["fps"] == 24
+    assert not (tmp_path / "output" / "table_cam_shaded_segmentation").exists()
+    r = cli("cosmos", "shade", str(ds), "--output-dir", str(tmp_path / "output"), "--cameras", "table_high_cam")
+    assert r.returncode == 2 and "exists; pass --overwrite" in r.stderr
+    r = cli("cosmos", "shade", str(ds), "--output-dir", str(tmp_path / "nothing"))
+    assert r.returncode == 2 and "no segmentation frames" in r.stderr

@@ -261,7 +261,8 @@ def shade_dataset(dataset: str | os.PathLike[str], *, output_dir: str | os.PathL
     dataset, output_dir = Path(dataset), Path(output_dir)
     root = Path(out) if out is not None else output_dir
     chosen = parse_demos(demos, dataset_demos(dataset), dataset)
-    plan = [(k, cam) for k in chosen for cam in (list(cameras) if cameras else discover_cameras(dataset, output_dir, k))]
+    plan = [(k, cam) for k in chosen
+            for cam in (list(cameras) if cameras else discover_cameras(dataset, output_dir, k))]
     if not plan:
         raise DatasetFormatError(f"no segmentation frames for {dataset} in its obs or under {output_dir}; pass "
                                  "--output-dir or generate with --modalities semantic_segmentation,normals")

@@ -108,8 +108,8 @@ def _placeholders(template: str, origin: str) -> list[str]:
         if name is None:
             continue
         if not name.isidentifier() or spec or conv:
-            raise ConfigError(f"{origin}: placeholder {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}"
-                              " in [prompt] description must be a plain {name}")
+            shown = name + ("!" + conv if conv else "") + (":" + spec if spec else "")
+            raise ConfigError(f"{origin}: placeholder {{{shown}}} in [prompt] description must be a plain {{name}}")
         names.append(name)
     return names
 
