@@ -113,7 +113,7 @@ def test_blueprint_style_last_frames_at_24_fps_one_request_per_video(cli, tmp_pa
 
 
 def test_isaaclab_style_from_hdf5_observations(cli, tmp_path):
-    ds = make_dataset(tmp_path / "d.hdf5", (12, 9))
+    ds = make_dataset(tmp_path / "d.hdf5", (12, 5))
     add_obs_images(ds, 0)
     add_obs_images(ds, 1, seed=3)
     out = tmp_path / "cosmos"
@@ -125,7 +125,7 @@ def test_isaaclab_style_from_hdf5_observations(cli, tmp_path):
         "demo_1_table_cam_shaded_segmentation.mp4", "demo_1_table_cam_spec.json"]
     for name in ("demo_1_table_cam.mp4", "demo_1_table_cam_depth.mp4", "demo_1_table_cam_shaded_segmentation.mp4"):
         fps, frames = video_facts(out / name)
-        assert fps == 30 and frames.shape == (9, 704, 1280, 3), (name, frames.shape)
+        assert fps == 30 and frames.shape == (5, 704, 1280, 3), (name, frames.shape)
     spec = json.loads((out / "demo_1_table_cam_spec.json").read_text())
     assert spec["sigma_max"] == 50 and spec["input_video_path"] == str(out.resolve() / "demo_1_table_cam.mp4")
     assert {k: spec[k]["control_weight"] for k in ("vis", "edge", "depth", "seg")} == {

@@ -118,13 +118,40 @@ def test_ingest_puts_augmented_frames_into_a_copy_of_each_demo(cli, prepared, tm
 
 
 def test_ingest_refuses_videos_that_cover_part_of_a_demo(cli, tmp_path):
-    ds = make_dataset(tmp_path / "d.hdf5", (125,))
-    write_folders(tmp_path / "output", 0, 125, modalities=("semantic_segmentation", "normals"))
+    ds = make_dataset(tmp_path / "d.hdf5", (6,))
+    write_folders(tmp_path / "output", 0, 6, modalities=("semantic_segmentation", "normals"))
     out = tmp_path / "cosmos"
-    r = cli("cosmos", "prepare", str(ds), "--out", str(out), "--output-dir", str(tmp_path / "output"))
+    r = cli("cosmos", "prepare", str(ds), "--out", str(out), "--output-dir", str(tmp_path / "output"), "--frames", "4")
     assert r.returncode == 0, r.stderr
     with FakeCosmos(polls_before_done=0) as server:
         assert cli("cosmos", "submit", str(out), "--server", server.url, "--poll-interval", "0.01").returncode == 0
     r = cli("cosmos", "ingest", str(ds), "--from", str(out), "--out", str(tmp_path / "a.hdf5"))
-    assert r.returncode == 2 and "covers frames 5..125 of demo_0's 125 steps" in r.stderr
+    assert r.returncode == 2 and "covers frames 2..6 of demo_0's 6 steps" in r.stderr
     assert not (tmp_path / "a.hdf5").exists()
+
+
+def test_ingest_isaac_lab_named_videos_keeps_the_existing_image_size(cli, tmp_path):
+    from mimicforge.media.video import write_video
+    from tests.media.cosmos_data import add_obs_images
+
+    ds = make_dataset(tmp_path / "d.hdf5", (5, 4))
+    add_obs_images(ds, 1)  # demo_1 has obs/table_cam at 16 x 24
+    videos = tmp_path / "augmented"
+    grey = [np.full((32, 48, 3), 30 * t, np.uint8) for t in range(6)]
+    write_video(iter(grey[:5]), videos / "demo_0_table_cam.mp4", fps=30)
+    write_video(iter(grey[:4]), videos / "demo_1_table_cam_rain.mp4", fps=30)
+    out = tmp_path / "aug.hdf5"
+    r = cli("cosmos", "ingest", str(ds), "--videos", str(videos), "--out", str(out), "--size", "64x40")
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out) as f:
+        a, b = f["data/demo_0/obs/table_cam"], f["data/demo_1/obs/table_cam"]
+        assert a.shape == (5, 40, 64, 3) and b.shape == (4, 16, 24, 3)
+        assert np.allclose([a[t].mean() for t in range(5)], [0, 30, 60, 90, 120], atol=2)  # h264 is lossy
+        assert f["data/demo_1"].attrs["augmented_video"] == "demo_1_table_cam_rain.mp4"
+        assert "table_cam_segmentation" in f["data/demo_1/obs"]  # the rest of the demo is kept
+    write_video(iter(grey), videos / "demo_0_table_cam.mp4", fps=30)  # 6 frames for 5 steps: the extra one drops
+    write_video(iter(grey[:3]), videos / "demo_1_table_cam_rain.mp4", fps=30)
+    r = cli("cosmos", "ingest", str(ds), "--videos", str(videos), "--out", str(out), "--overwrite")
+    assert r.returncode == 2 and "demo_1_table_cam_rain.mp4 has 3 frames but demo_1 has 4 steps" in r.stderr
+    r = cli("cosmos", "ingest", str(ds), "--videos", str(videos), "--from", str(videos), "--out", str(out))
+    assert r.returncode == 2 and "exactly one of --from DIR" in r.stderr
