@@ -155,3 +155,7 @@ def test_ingest_isaac_lab_named_videos_keeps_the_existing_image_size(cli, tmp_pa
     assert r.returncode == 2 and "demo_1_table_cam_rain.mp4 has 3 frames but demo_1 has 4 steps" in r.stderr
     r = cli("cosmos", "ingest", str(ds), "--videos", str(videos), "--from", str(videos), "--out", str(out))
     assert r.returncode == 2 and "exactly one of --from DIR" in r.stderr
+    (videos / "demo_1_table_cam_rain.mp4").write_bytes(b"not a video")
+    r = cli("cosmos", "ingest", str(ds), "--videos", str(videos), "--out", str(out), "--overwrite")
+    assert r.returncode == 2 and "demo_1_table_cam_rain.mp4 is not a readable video" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

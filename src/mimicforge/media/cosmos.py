@@ -188,6 +188,8 @@ def prepare(dataset: str | os.PathLike[str], out: str | os.PathLike[str], *, pro
     if not chosen:
         raise DatasetFormatError(f"{dataset} holds no demos")
     resolved = cosmos_params(prompts, params or {})
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; give a folder for the Cosmos inputs")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise OutputExistsError(f"{out} is not empty; pass --overwrite to replace it or choose another --out")
     stage = out.with_name(f".{out.name}.partial")

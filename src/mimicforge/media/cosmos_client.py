@@ -15,6 +15,7 @@ retried with exponential backoff; a 4xx answer is not. Standard library only (ur
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -104,7 +105,8 @@ class CosmosClient:
                 if exc.code < 500:
                     raise CosmosServerError(f"{method} {url} answered HTTP {exc.code}: {detail}") from None
                 problem = f"HTTP {exc.code}: {detail}"
-            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as exc:
+            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError,
+                    http.client.HTTPException) as exc:
                 reason = getattr(exc, "reason", exc)
                 problem = "timed out" if isinstance(reason, (TimeoutError, socket.timeout)) else str(reason)
             if attempt < self.settings.retries:
@@ -169,6 +171,17 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
         return str(exc.reason)
 
 
+def _read_request(path: Path) -> dict[str, Any]:
+    try:
+        req = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"request {path} is not readable JSON ({exc}); rerun cosmos prepare") from None
+    missing = [k for k in ("video", *FIELDS) if not isinstance(req, dict) or k not in req]
+    if missing:
+        raise ConfigError(f"request {path} lacks {', '.join(missing)}; rerun cosmos prepare")
+    return req
+
+
 def result_path(request: Path) -> Path:
     return request.with_name(request.stem + ".result.mp4")
 
@@ -191,8 +204,10 @@ def submit_dir(directory: str | os.PathLike[str], server: str, *, settings: Clie
 
     for entry in manifest["videos"]:
         request = d / entry["request"]
-        req = json.loads(request.read_text(encoding="utf-8"))
+        req = _read_request(request)
         video, dest = d / req["video"], result_path(request)
+        if not video.is_file():
+            raise ConfigError(f"{request} names {req['video']}, which is missing; rerun cosmos prepare")
         if dest.exists() and not overwrite:
             emit({"event": "skipped", "request": request.name, "result": dest.name})
             records.append({"request": request.name, "result": dest.name, "status": "exists"})

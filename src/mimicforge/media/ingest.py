@@ -73,19 +73,27 @@ def from_videos(directory: str | os.PathLike[str], camera: str) -> list[Augmente
     return found
 
 
-def read_video(path: Path) -> np.ndarray:
+def read_video(path: Path, width: int, height: int) -> np.ndarray:
+    """Every frame of ``path`` as uint8 RGB, resized (bilinear) to ``width`` x ``height`` one at a time, so a long
+    1280 x 704 video never sits in memory whole."""
     try:
         import imageio.v3 as iio
     except ImportError:
         raise BackendUnavailable("reading videos needs imageio; install with: pip install 'mimicforge[sim]'") from None
+    frames = []
     try:
-        frames = iio.imread(path)
+        for frame in iio.imiter(path, plugin="FFMPEG"):
+            f = np.asarray(frame)
+            if f.ndim != 3 or f.shape[-1] < 3:
+                raise DatasetFormatError(f"{path}: expected colour video frames, got shape {f.shape}")
+            frames.append(resize_bilinear(f[..., :3], width, height))
+    except DatasetFormatError:
+        raise
     except Exception as exc:  # noqa: BLE001 (any decoder failure is a bad input file)
         raise DatasetFormatError(f"{path} is not a readable video ({type(exc).__name__}: {exc})") from None
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] < 3:
-        raise DatasetFormatError(f"{path}: expected colour video frames, got shape {frames.shape}")
-    return frames[..., :3].astype(np.uint8)
+    if not frames:
+        raise DatasetFormatError(f"{path} holds no frames")
+    return np.stack(frames)
 
 
 def _parse_size(size: str | tuple[int, int] | None) -> tuple[int, int]:
@@ -141,21 +149,20 @@ def ingest(dataset: str | os.PathLike[str], videos: Sequence[Augmented], out: st
                     raise DatasetFormatError(
                         f"{aug.video.name} covers frames {aug.window[0]}..{aug.window[1]} of {name}'s {steps} steps; "
                         "image observations need every step: prepare with --frames 0 (whole demos)")
-                frames = read_video(aug.video)
-                if len(frames) == steps + 1:
-                    frames = frames[:steps]
-                if len(frames) != steps:
-                    raise DatasetFormatError(f"{aug.video} has {len(frames)} frames but {name} has {steps} steps; "
-                                             "a video must hold one frame per step")
                 target = f"{layout.OBS}/{aug.camera}"
                 group = sdata[name]
                 w, h = (group[target].shape[2], group[target].shape[1]) if target in group else default_size
+                images = read_video(aug.video, w, h)
+                if len(images) == steps + 1:
+                    images = images[:steps]
+                if len(images) != steps:
+                    raise DatasetFormatError(f"{aug.video} has {len(images)} frames but {name} has {steps} steps; "
+                                             "a video must hold one frame per step")
                 new = layout.demo_name(count)
                 src.copy(group, data, name=new)
                 obs = data[new].require_group(layout.OBS)
                 if aug.camera in obs:
                     del obs[aug.camera]
-                images = np.stack([resize_bilinear(f, w, h) for f in frames])
                 obs.create_dataset(aug.camera, data=images, chunks=(1, h, w, 3), compression="gzip",
                                     compression_opts=4)
                 data[new].attrs["augmented_from"] = name
