@@ -111,6 +111,7 @@ def add_cosmos_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> 
     def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
         p = cs.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages")
         return p
 
     def frames_source(p: argparse.ArgumentParser) -> None:

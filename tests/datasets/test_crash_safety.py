@@ -42,7 +42,7 @@ def _check(path, reported: int) -> int:
 def test_sigkill_at_random_moments_never_loses_a_returned_demo(tmp_path):
     path = tmp_path / "gen.hdf5"
     rng = random.Random(1234)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(REPO / "src"), str(REPO)))}
     have = 0
     for kill in range(KILLS):
         proc = subprocess.Popen([sys.executable, "-m", "tests.datasets.crash_writer", str(path), "0"],
