@@ -145,3 +145,8 @@ def test_isaaclab_style_needs_rgb_and_depth(cli, tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "table_cam_rgb/demo_0 is missing: --style isaaclab needs rgb, depth" in r.stderr
     assert not (tmp_path / "c").exists() and not (tmp_path / ".c.partial").exists()
+    r = cli("cosmos", "prepare", str(ds), "--out", str(tmp_path / "c"), "--demos", "0,7",
+            "--output-dir", str(tmp_path / "output"))
+    assert r.returncode == 2 and "--demos: " in r.stderr and "has no demo_7 (it has 1 demos)" in r.stderr
+    r = cli("cosmos", "prepare", str(ds), "--out", str(tmp_path / "c"), "--frames", "-1")
+    assert r.returncode == 2 and "--frames -1 must be >= 0" in r.stderr
