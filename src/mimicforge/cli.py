@@ -93,6 +93,7 @@ def _generation_config(args: argparse.Namespace) -> Any:
         "workers": args.workers, "max_restarts": args.max_restarts,
         "ray": True if args.ray is not None else None, "ray_address": args.ray or None,
         "on_existing": "resume" if args.resume else "overwrite" if args.overwrite else None,
+        "device": getattr(args, "device", None),
     }
     cfg = load_config(config_file=args.config, flags=flags)
     saved = OutputPaths.beside(cfg.generation.output_file).config
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "correction or transit (ISAAC_PARITY=1)")
     p.add_argument("--engine", help="auto, mujoco or isaaclab (ENGINE)")
     p.add_argument("--task", help="env name, when the input file's env_args lack it (TASK)")
+    p.add_argument("--device", help="Isaac Lab engine: simulation device, cpu, cuda or cuda:N (DEVICE, default cuda:0)")
     p.add_argument("--cameras", help="comma-separated cameras to render, e.g. table_cam,table_high_cam (CAMERAS)")
     p.add_argument("--modalities", help="rgb, depth, semantic_segmentation, normals (MODALITIES; default rgb)")
     p.add_argument("--width", help="camera image width (CAMERA_WIDTH)")

@@ -52,6 +52,7 @@ class GenerationConfig:
     engine: str = "auto"
     task: str | None = None  # env name; None: from the input file's env_args
     num_envs: int = 1  # Isaac Lab engine: parallel envs in one process
+    device: str = "cuda:0"  # Isaac Lab engine: simulation device (cpu, cuda, cuda:N)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,6 +218,16 @@ def _range(lo: float, hi: float) -> Parser:
     return parse
 
 
+def _device(v: Any) -> str:
+    s = str(v).strip().lower() if isinstance(v, str) else ""
+    if s not in ("cpu", "cuda") and not (s.startswith("cuda:") and s[5:].isdigit()):
+        raise ValueError(_device.desc)  # type: ignore[attr-defined]
+    return s
+
+
+_device.desc = "cpu, cuda or cuda:N"  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Setting:
     section: str  # "generation" | "cameras" | "workers" | "run"
@@ -249,6 +260,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("generation", "engine", "ENGINE", _choice(ENGINES), "mujoco"),
     Setting("generation", "task", "TASK", _text, "Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0"),
     Setting("generation", "num_envs", "NUM_ENVS", _int(1, 4096), "1"),
+    Setting("generation", "device", "DEVICE", _device, "cuda:0"),
     Setting("cameras", "cameras", "CAMERAS", _names(), "table_cam,table_high_cam"),
     Setting("cameras", "modalities", "MODALITIES", _names(MODALITIES), "rgb,semantic_segmentation"),
     Setting("cameras", "width", "CAMERA_WIDTH", _int(16, 4096), "320"),
