@@ -112,6 +112,11 @@ class WheelSources:
             self._trees[module] = ast.parse(self._zip.read(name).decode("utf-8"), filename=name)
         return self._trees[module]
 
+    def source(self, module: str) -> str | None:
+        """A module's source text (None: not in this wheel); the ``source_of`` the driver's pre-Kit check takes."""
+        name = self.module_file(module)
+        return self.text(name) if name is not None else None
+
     def text(self, name: str) -> str:
         return self._zip.read(name).decode("utf-8")
 

@@ -199,8 +199,10 @@ CUBE_EVENT_3 = ("isaaclab_tasks.contrib.stack.stack_env_cfg", "StackEventCfg", "
 CUBE_EVENT_PARAMS = ("pose_range", "min_separation")
 CUBE_POSE_RANGE_KEYS = ("x", "y", "yaw")
 
-# ManagerBasedEnvCfg field: renders after a reset before sensors are read (>= 1 when images are saved).
+# ManagerBasedEnvCfg field: renders after a reset before sensors are read (>= 1 when images are saved);
+# releases before 2.3.2 only have the flag RERENDER_FLAG_FIELD (True: render once after a reset).
 RERENDERS_FIELD = "num_rerenders_on_reset"
+RERENDER_FLAG_FIELD = "rerender_on_reset"
 EXPORT_MODE = ("isaaclab.managers.recorder_manager", "DatasetExportMode", "EXPORT_SUCCEEDED_FAILED_IN_SEPARATE_FILES")
 RECORDER_CFG_FIELDS = ("dataset_export_mode",)
 # AppLauncher is given the flags its own parser defines, so every other option keeps its default.

@@ -118,7 +118,10 @@ def configure_env_cfg(env_cfg: Any, g: GenerationConfig, export_mode: Any, *, im
                 setattr(sub, name, value)
     if images:
         # With 0 rerenders the frame saved after a reset still shows the previous attempt (stale step_0).
-        setattr(env_cfg, api.RERENDERS_FIELD, max(1, int(getattr(env_cfg, api.RERENDERS_FIELD, 0) or 0)))
+        if hasattr(env_cfg, api.RERENDER_FLAG_FIELD) and not hasattr(env_cfg, api.RERENDERS_FIELD):
+            setattr(env_cfg, api.RERENDER_FLAG_FIELD, True)  # before Isaac Lab 2.3.2
+        else:
+            setattr(env_cfg, api.RERENDERS_FIELD, max(1, int(getattr(env_cfg, api.RERENDERS_FIELD, 0) or 0)))
 
 
 def configure_randomization(env_cfg: Any, r: RandomizationConfig) -> None:
