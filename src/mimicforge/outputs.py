@@ -141,7 +141,7 @@ class RunOutputs:
     resolved settings, and the image folders (anything with ``prepare(mode, next_index)``)."""
 
     def __init__(self, paths: OutputPaths, *, env_name: str, mode: str, keep_failed: bool, config_text: str,
-                 env_args: dict[str, Any] | None = None, images: Any = None) -> None:
+                 env_args: dict[str, Any] | None = None, images: Any = None, format_version: int = 0) -> None:
         from mimicforge.datasets import DatasetWriter, layout
 
         self._resources = contextlib.ExitStack()  # closes in reverse order, also after a failed open
@@ -149,12 +149,12 @@ class RunOutputs:
         try:
             paths.dataset.parent.mkdir(parents=True, exist_ok=True)
             self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,  # type: ignore[arg-type]
-                                        data_attrs=attrs)
+                                        data_attrs=attrs, format_version=format_version)
             self._resources.callback(self.writer.close)
             self.failed_writer = None
             if keep_failed:
                 self.failed_writer = DatasetWriter(paths.failed, env_name=env_name, mode=mode,  # type: ignore[arg-type]
-                                                   env_args=env_args, data_attrs=attrs)
+                                                   env_args=env_args, data_attrs=attrs, format_version=format_version)
                 self._resources.callback(self.failed_writer.close)
             self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
             self._resources.callback(self.metrics.close)

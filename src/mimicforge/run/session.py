@@ -105,7 +105,7 @@ class Session:
             self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=g.keep_failed,
                                       config_text=to_toml(cfg),
                                       env_args={"sim_args": dict(sim_args)} if sim_args else None,
-                                      images=self.sink)
+                                      images=self.sink, format_version=self.generator.source.format_version)
             self._resources.callback(self.outputs.close)
             self.writer, self.failed_writer = self.outputs.writer, self.outputs.failed_writer
             self.metrics = self.outputs.metrics

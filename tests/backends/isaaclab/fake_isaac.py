@@ -124,6 +124,8 @@ class FakeEnv:
         self.files: dict[bool, h5py.File] = {}
         for success, suffix in ((True, ""), (False, "_failed")):
             f = h5py.File(d / f"{rec.dataset_filename}{suffix}.hdf5", "w")  # truncates, as Isaac Lab's recorder
+            if getattr(cfg, "dataset_format_version", 0):
+                f.attrs["format_version"] = cfg.dataset_format_version  # Isaac Lab 3.0's recorder: XYZW
             data = f.create_group("data")
             data.attrs["total"] = 0
             data.attrs["env_args"] = json.dumps({"env_name": env_name, "type": 2})
@@ -249,6 +251,7 @@ def make_generation_module(api: str, script: Script, suppress_fixed: bool = Fals
                 "min_separation": 0.1, "asset_cfgs": ["cube_1", "cube_2", "cube_3"]})),
             observations=blueprint_observations() if "Blueprint" in env_name else SimpleNamespace(
                 policy=SimpleNamespace()),
+            dataset_format_version=1 if api == "3.0" else 0,
         )
         return cfg, "success_term"
 

@@ -67,11 +67,11 @@ class _StandIns(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Stand-in modules for every import outside the standard library and the wheel."""
 
     def __init__(self, real: set[str]) -> None:
-        self.real = real
+        self.real = real | set(REAL_PACKAGES)
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         top = fullname.split(".")[0]
-        if top in self.real or top in sys.stdlib_module_names or top in REAL_PACKAGES:
+        if top in self.real or top in sys.stdlib_module_names:
             return None
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
 
@@ -92,13 +92,18 @@ def package_roots(root: Path) -> list[Path]:
     return [root]
 
 
-def main() -> None:
-    root = Path(sys.argv[1])
-    requests = json.loads(sys.argv[2])
+def install(root: Path, also_real: tuple[str, ...] = ()) -> None:
+    """Make the extracted wheel's packages importable, with stand-ins for everything outside it."""
     roots = package_roots(root)
     real = {p.name for r in roots for p in r.iterdir() if (p / "__init__.py").is_file()}
     sys.path[:0] = [str(r) for r in roots]
-    sys.meta_path.append(_StandIns(real))
+    sys.meta_path.append(_StandIns(real | set(also_real)))
+
+
+def main() -> None:
+    root = Path(sys.argv[1])
+    requests = json.loads(sys.argv[2])
+    install(root)
 
     from mimicforge.backends.isaaclab import api
 

@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 
 from mimicforge.backends.isaaclab.images import FrameSorter
-from mimicforge.datasets import layout
+from mimicforge.datasets import layout, quaternions
 from mimicforge.datasets.reader import read_tree
 from mimicforge.datasets.writer import Mode
 from mimicforge.outputs import MetricsRecord, OutputPaths, RunOutputs
@@ -101,6 +101,16 @@ def demo_names(f: h5py.File) -> list[str]:
     return [k for i, k in sorted((i, k) for i, k in found if i is not None)]
 
 
+def staged_format(staging: Staging) -> int:
+    """The dataset format Isaac Lab's recorder writes (3.0: ``format_version = 1`` set when the file is created;
+    OUT keeps it, and its demos are copied as they are)."""
+    for path in (staging.successes, staging.failures):
+        with open_staged(path) as f:
+            if f is not None:
+                return quaternions.read_format_version(f.attrs, path)
+    return quaternions.LEGACY_WXYZ
+
+
 class Collector:
     """Copy newly exported attempts from staging into OUT (see module docstring)."""
 
@@ -120,7 +130,7 @@ class Collector:
         self._env_args: dict[str, object] = {}
         self._last_time = clock()
         self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=keep_failed,
-                                  config_text=config_text, images=frames)
+                                  config_text=config_text, images=frames, format_version=staged_format(staging))
         self.writer, self.failed_writer, self.metrics = (self.outputs.writer, self.outputs.failed_writer,
                                                          self.outputs.metrics)
 
@@ -172,12 +182,12 @@ class Collector:
             k = self.writer.next_index
             if self.frames is not None:
                 self.frames.stage_success(self._seen[True], steps, k)
-            demo = self.writer.write_demo(episode, True, attrs)
+            demo = self.writer.write_demo(episode, True, attrs, raw=True)
             if self.frames is not None:
                 self.frames.commit(k)
             self.new_successes += 1
         elif self.failed_writer is not None:
-            demo = self.failed_writer.write_demo(episode, False, attrs)
+            demo = self.failed_writer.write_demo(episode, False, attrs, raw=True)
         now = self.clock()
         record = MetricsRecord(
             attempt=index, success=success, steps=steps, seconds=now - self._last_time,
