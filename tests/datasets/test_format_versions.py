@@ -67,9 +67,9 @@ def test_an_unknown_format_is_one_line_and_exit_2(cli, real_dataset, tmp_path):
 
 def test_merge_refuses_to_mix_formats_and_keeps_the_one_it_merges(real_dataset, format3, tmp_path):
     with pytest.raises(DatasetFormatError, match="inputs mix dataset formats"):
-        merge_datasets([real_dataset, format3], tmp_path / "mixed.hdf5")
+        merge_datasets(tmp_path / "mixed.hdf5", [real_dataset, format3])
     assert not (tmp_path / "mixed.hdf5").exists()
-    merge_datasets([format3, format3], tmp_path / "both3.hdf5")
+    merge_datasets(tmp_path / "both3.hdf5", [format3, format3])
     with DatasetReader(tmp_path / "both3.hdf5") as r:
         assert r.format_version == 1 and len(r) == 20
 
