@@ -88,3 +88,16 @@ def test_writer_stores_xyzw_and_refuses_to_append_across_formats(real_dataset, t
         np.testing.assert_array_equal(r.demo("demo_0").obs["eef_quat"], demo.obs["eef_quat"])
     with pytest.raises(DatasetFormatError, match="is dataset format 1 .* this run writes format 0"):
         DatasetWriter(out, env_name=ENV, mode="append")
+
+
+def test_twin_generation_from_a_3_0_file_writes_3_0_demos(cli, format3, tmp_path):
+    out = tmp_path / "gen3.hdf5"
+    r = cli("generate", "--input", str(format3), "--output", str(out), "--num-trials", "1", "--engine", "mujoco")
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out, "r") as f:
+        assert int(f.attrs["format_version"]) == 1
+        g = f["data/demo_0"]
+        np.testing.assert_allclose(g["initial_state/articulation/robot/root_pose"][0, 3:], [0, 0, 0, 1], atol=1e-6)
+        raw = g["obs/eef_quat"][()]
+    with DatasetReader(out) as reader:
+        np.testing.assert_array_equal(reader.demo("demo_0").obs["eef_quat"], np.roll(raw, 1, axis=-1))
