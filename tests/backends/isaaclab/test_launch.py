@@ -143,3 +143,18 @@ def test_on_3_0_numpy_and_h5py_load_only_after_kit(tmp_path, real_dataset, extra
     out = json.loads(r.stdout.splitlines()[-1])
     assert "missing.hdf5: no such file" in out["error"] and out["loaded"] == loaded
 
+
+
+@pytest.mark.parametrize("flags", [{"ray": True}, {"workers": 2}])
+def test_ray_and_workers_are_refused_for_the_isaac_lab_engine(make_cfg, flags):
+    isaac = FakeIsaac("2.3")
+    with pytest.raises(ConfigError, match="runs the MuJoCo twin only; the Isaac Lab engine is one Kit process"):
+        kit.launch(make_cfg(**flags), isaac=isaac, source_of=isaac.source_of)
+    assert not isaac.called("launch_app")
+
+
+def test_cli_refuses_ray_with_the_isaac_lab_engine_in_one_line(cli, real_dataset, tmp_path):
+    r = cli("generate", "--engine", "isaaclab", "--ray", "--input", str(real_dataset), "--output",
+            str(tmp_path / "g.hdf5"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "--ray / RAY runs the MuJoCo twin only" in r.stderr

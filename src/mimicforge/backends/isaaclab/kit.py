@@ -31,7 +31,7 @@ from mimicforge.backends.isaaclab.boundary import IsaacBoundary, RealIsaac
 from mimicforge.backends.isaaclab.cameras import check_cameras, needs_cameras
 from mimicforge.backends.isaaclab.eventloop import prepare_event_loop
 from mimicforge.config import RunConfig, to_toml
-from mimicforge.errors import BackendUnavailable, MimicforgeError
+from mimicforge.errors import BackendUnavailable, ConfigError, MimicforgeError
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,18 @@ def plan_env_name(cfg: RunConfig, in_child: bool) -> str:
     return str(answer["env_name"])
 
 
+def check_single_process(cfg: RunConfig) -> None:
+    """The Isaac Lab engine is one Kit process (NUM_ENVS parallel envs inside it); Ray and local workers are the
+    twin's. Refused in one line rather than failing inside a Ray task."""
+    w = cfg.workers
+    if w.ray or w.workers > 1:
+        what = "--ray / RAY" if w.ray else f"--workers {w.workers} / WORKERS"
+        raise ConfigError(f"{what} runs the MuJoCo twin only; the Isaac Lab engine is one Kit process per GPU: use "
+                          "NUM_ENVS for parallel envs, and one isaac-lab container per GPU (DEVICE=cuda:N) for more")
+
+
 def preflight(cfg: RunConfig, source_of: Callable[[str], str | None] = api.installed_source) -> Preflight:
+    check_single_process(cfg)
     variant = installed_variant(source_of)
     env_name = plan_env_name(cfg, in_child=variant is not None and variant.kit_before_numpy)
     cams = cfg.cameras
