@@ -158,3 +158,22 @@ def test_cli_refuses_ray_with_the_isaac_lab_engine_in_one_line(cli, real_dataset
             str(tmp_path / "g.hdf5"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "--ray / RAY runs the MuJoCo twin only" in r.stderr
+
+
+def test_rerender_after_reset_on_both_config_generations():
+    """Before 2.3.2 the env config has only the flag ``rerender_on_reset``; from 2.3.2 the count."""
+    from types import SimpleNamespace
+
+    from mimicforge.config import GenerationConfig
+
+    def cfg(**extra):
+        return SimpleNamespace(datagen_config=SimpleNamespace(), recorders=SimpleNamespace(), subtask_configs={},
+                               **extra)
+
+    old, new, untouched = cfg(rerender_on_reset=False), cfg(rerender_on_reset=False, num_rerenders_on_reset=0), cfg(
+        rerender_on_reset=False, num_rerenders_on_reset=0)
+    driver.configure_env_cfg(old, GenerationConfig(), "mode", images=True)
+    driver.configure_env_cfg(new, GenerationConfig(), "mode", images=True)
+    driver.configure_env_cfg(untouched, GenerationConfig(), "mode", images=False)
+    assert old.rerender_on_reset is True
+    assert new.num_rerenders_on_reset == 1 and untouched.num_rerenders_on_reset == 0
