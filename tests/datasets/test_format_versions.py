@@ -91,6 +91,7 @@ def test_writer_stores_xyzw_and_refuses_to_append_across_formats(real_dataset, t
 
 
 def test_twin_generation_from_a_3_0_file_writes_3_0_demos(cli, format3, tmp_path):
+    pytest.importorskip("mujoco", reason="the twin needs the [sim] extra")
     out = tmp_path / "gen3.hdf5"
     r = cli("generate", "--input", str(format3), "--output", str(out), "--num-trials", "1", "--engine", "mujoco")
     assert r.returncode == 0, r.stderr
