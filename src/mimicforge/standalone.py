@@ -1,17 +1,17 @@
 """Entry of ``standalone/generate.py``: ``mimicforge generate`` on the Isaac Lab engine, inside Isaac Sim.
 
 Same flags, environment variables and exit codes as ``mimicforge generate`` (the parser and the settings
-resolution are the CLI's), plus ``--stall-timeout``. Before Kit starts only light modules are loaded
-(``kit.launch`` checks the settings, the installed API and the input; on Isaac Lab 3.0 the input is read
-in a child process so that numpy and h5py load here only once Kit is up, as 3.0 asks). The order of the ending matters:
-errors are printed and the outputs closed *before* Kit shuts down, because Kit's fast shutdown may end
-the process on its own. Where the installed Isaac Sim cannot keep a non-zero status through that, the
-status is also written to ``$MIMICFORGE_STATUS_FILE`` (``launch.sh`` sets it and exits with it).
+resolution are the CLI's; ``--device`` / ``DEVICE`` picks the simulation device). Before Kit starts only
+light modules are loaded: ``kit.launch`` checks the settings, the installed Isaac Lab API and the input (on
+Isaac Lab 3.0 in a child process, so that numpy and h5py load here only once Kit is up, as 3.0 asks). The
+order of the ending matters: errors are printed and the outputs closed *before* Kit shuts down, because
+Kit's fast shutdown may end the process on its own. Where the installed Isaac Sim cannot keep a non-zero
+status through that, the status is also written to ``$MIMICFORGE_STATUS_FILE`` (``launch.sh`` sets it and
+exits with it), also when something exits on its own (``SystemExit``).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -26,13 +26,6 @@ PROG = "standalone/generate.py"
 STATUS_FILE_ENV = "MIMICFORGE_STATUS_FILE"
 
 
-def _extra_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--stall-timeout", type=float, default=None,
-                   help="seconds without a finished attempt before the run counts as stuck (default 900)")
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from mimicforge.backends.isaaclab import kit
 
@@ -42,14 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run() -> int:
         if "-h" in argv or "--help" in argv:
             build_parser().parse_args(["generate", "--help"])
-        extra, rest = _extra_parser().parse_known_args(argv)
-        args = build_parser().parse_args(["generate", *rest])
+        args = build_parser().parse_args(["generate", *argv])
         configure_logging(args.verbose)
         cfg = _generation_config(args)
         if cfg.generation.engine == "mujoco":
             raise ConfigError(f"{PROG} runs the Isaac Lab engine; for ENGINE=mujoco run 'mimicforge generate'")
-        if extra.stall_timeout is not None and not extra.stall_timeout > 0:
-            raise ConfigError(f"--stall-timeout {extra.stall_timeout!r}: expected a positive number of seconds")
         state["sim"] = kit.launch(cfg)  # checks everything first (light), then starts Kit
         from mimicforge.backends.isaaclab import driver  # numpy, h5py: only once Kit is up
         from mimicforge.run.progress import Progress
@@ -58,8 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             label="isaaclab")
         summary = None
         try:
-            summary = driver.generate(cfg, state["sim"], on_attempt=progress,
-                                      stall_timeout=extra.stall_timeout or driver.DEFAULT_STALL_TIMEOUT)
+            summary = driver.generate(cfg, state["sim"], on_attempt=progress)
         finally:
             progress.close(summary)
         if args.json:

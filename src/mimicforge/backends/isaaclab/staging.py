@@ -102,8 +102,8 @@ def demo_names(f: h5py.File) -> list[str]:
 
 
 def staged_format(staging: Staging) -> int:
-    """The dataset format Isaac Lab's recorder writes (3.0: ``format_version = 1`` set when the file is created;
-    OUT keeps it, and its demos are copied as they are)."""
+    """The dataset format Isaac Lab's recorder writes (3.0: ``format_version = 1``, set when the file is created);
+    OUT keeps it."""
     for path in (staging.successes, staging.failures):
         with open_staged(path) as f:
             if f is not None:
@@ -129,8 +129,10 @@ class Collector:
         self._seen = {True: 0, False: 0}  # staged demos already collected, per file
         self._env_args: dict[str, object] = {}
         self._last_time = clock()
+        self.format_version = staged_format(staging)
         self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=keep_failed,
-                                  config_text=config_text, images=frames, format_version=staged_format(staging))
+                                  config_text=config_text, images=frames.folders if frames is not None else None,
+                                  format_version=self.format_version)
         self.writer, self.failed_writer, self.metrics = (self.outputs.writer, self.outputs.failed_writer,
                                                          self.outputs.metrics)
 
@@ -174,27 +176,20 @@ class Collector:
 
     def _take(self, group: h5py.Group, success: bool) -> MetricsRecord:
         episode = read_tree(group)
+        if self.format_version == quaternions.XYZW:  # the writer takes mimicforge's WXYZ and stores XYZW again
+            episode = quaternions.convert_episode(episode, to_xyzw=False)
         steps = int(group.attrs.get(layout.ATTR_NUM_SAMPLES, np.asarray(episode[layout.ACTIONS]).shape[0]))
         index = self.next_attempt
-        attrs = {layout.ATTR_ATTEMPT: np.int64(index), layout.ATTR_WORKER: np.int64(0)}
-        demo = None
-        if success:
-            k = self.writer.next_index
-            if self.frames is not None:
-                self.frames.stage_success(self._seen[True], steps, k)
-            demo = self.writer.write_demo(episode, True, attrs, raw=True)
-            if self.frames is not None:
-                self.frames.commit(k)
-            self.new_successes += 1
-        elif self.failed_writer is not None:
-            demo = self.failed_writer.write_demo(episode, False, attrs, raw=True)
         now = self.clock()
         record = MetricsRecord(
             attempt=index, success=success, steps=steps, seconds=now - self._last_time,
-            source_demos=[None] * self.num_subtasks, failed_subtask=None, demo=demo, engine="isaaclab", worker=0,
+            source_demos=[None] * self.num_subtasks, failed_subtask=None, engine="isaaclab", worker=0,
         )
+        frames, trial = self.frames, self._seen[True]
+        stage = None if frames is None else (lambda k: frames.stage_success(trial, steps, k))
+        self.outputs.commit_attempt(episode, record, stage_images=stage)
+        self.new_successes += int(success)
         self._last_time = now
-        self.metrics.write(record)
         self.next_attempt = index + 1
         self.new_attempts += 1
         if self.on_attempt is not None:
