@@ -289,17 +289,15 @@ class DatasetWriter:
         os.replace(fresh, self._shadow_path)
         self._shadow = h5py.File(self._shadow_path, "r+", locking=False)
 
-    def write_demo(self, episode: Mapping[str, Any], success: bool, attrs: Mapping[str, Any] | None = None, *,
-                   raw: bool = False) -> str:
+    def write_demo(self, episode: Mapping[str, Any], success: bool, attrs: Mapping[str, Any] | None = None) -> str:
         """Append one episode as ``demo_<k>``; returns its name once it is committed to ``path``.
 
         ``attrs`` are extra demo attributes (mimicforge records the attempt that produced the demo).
-        Quaternions come in mimicforge's (w, x, y, z) and are stored in the file's format, unless ``raw``
-        (the episode is already in the file's format: a copy from a file of the same format).
+        Quaternions come in mimicforge's (w, x, y, z) and are stored in the file's format.
         """
         if self._shadow is None:
             raise ValueError(f"{self.path}: writer is closed")
-        if self.format_version == quaternions.XYZW and not raw:
+        if self.format_version == quaternions.XYZW:
             episode = quaternions.convert_episode(episode, to_xyzw=True)
         ep = normalize_episode(episode)
         t = int(ep[layout.ACTIONS].shape[0])
