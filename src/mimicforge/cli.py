@@ -260,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("replay", cmd_replay, "Replay each demo's actions open loop in the MuJoCo twin and compare.")
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file with annotated demos")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    from mimicforge.cli_cosmos import add_cosmos_parser
+
+    add_cosmos_parser(sub, _Parser)
     return parser
 
 
