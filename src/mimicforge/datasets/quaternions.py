@@ -49,9 +49,10 @@ def read_format_version(attrs: Mapping[str, Any], path: str | Path) -> int:
     except (TypeError, ValueError):
         value = None
     if value not in FORMATS or np.asarray(raw).item() != value:
-        raise DatasetFormatError(f"{path}: root attribute {FORMAT_ATTR} = {np.asarray(raw).item()!r} is not a dataset format mimicforge "
-                                 "knows (0 or absent: Isaac Lab <= 2.3, 1: Isaac Lab 3.0); convert the file with "
-                                 "the Isaac Lab release that wrote it")
+        shown = np.asarray(raw).item()
+        raise DatasetFormatError(f"{path}: root attribute {FORMAT_ATTR} = {shown!r} is not a dataset format "
+                                 "mimicforge knows (0 or absent: Isaac Lab <= 2.3, 1: Isaac Lab 3.0); convert the "
+                                 "file with the Isaac Lab release that wrote it")
     return value
 
 
