@@ -105,6 +105,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     progress = Progress(g.num_trials, g.stop_on, interval=args.progress_interval)
     summary = None
     engine = "mujoco" if g.engine == "auto" else g.engine
+    if engine == "isaaclab":
+        from mimicforge.backends.isaaclab.kit import check_single_process
+
+        check_single_process(cfg)  # --ray / --workers: the twin's; one line here instead of a failed Ray task
     try:
         if cfg.workers.ray:
             from mimicforge.run.ray import run_on_ray
