@@ -56,11 +56,9 @@ _installed: Harness | None = None
 
 
 def wheel_path(version: str = DEFAULT_VERSION) -> Path:
-    from packaging.version import Version
-
     from tests.backends.isaaclab.wheel_sources import wheel
 
-    return wheel(Version(version))
+    return wheel(version, "3.11")  # the 2.3 wheels are built for Isaac Sim 5's Python
 
 
 def install(version: str = DEFAULT_VERSION) -> Harness:
