@@ -21,6 +21,7 @@ from mimicforge.outputs import STEP_DIGITS, ImageFolders
 class FrameSink:
     def __init__(self, output_dir: str | Path, cameras: Sequence[str], modalities: Sequence[str]) -> None:
         self.folders = ImageFolders(output_dir, [(c, m) for c in cameras for m in modalities])
+        self._cameras, self._modalities = tuple(cameras), tuple(modalities)
         self._index: int | None = None
 
     def prepare(self, mode: str, next_index: int) -> None:
@@ -33,9 +34,8 @@ class FrameSink:
         states = episode["states"]
         for t in range(1 + len(episode["actions"])):
             env.reset_to(state_at(episode["initial_state"], 0) if t == 0 else state_at(states, t - 1))
-            for cam, mod in self.folders.streams:
-                write_png(self.folders.partial(cam, mod, demo_index) / f"step_{t:0{STEP_DIGITS}d}.png", mod,
-                          env.render(cam, mod))
+            for (cam, mod), frame in draw(env, self._cameras, self._modalities).items():
+                write_png(self.folders.partial(cam, mod, demo_index) / f"step_{t:0{STEP_DIGITS}d}.png", mod, frame)
 
     def commit(self) -> None:
         assert self._index is not None
@@ -46,3 +46,13 @@ class FrameSink:
         if self._index is not None:
             self.folders.discard(self._index)
             self._index = None
+
+
+def draw(env: MimicEnv, cameras: Sequence[str], modalities: Sequence[str]) -> dict[tuple[str, str], Any]:
+    """Every (camera, modality) frame of the env's current state; an engine that draws all modalities of a
+    camera at once (``render_frames``) is asked once per camera."""
+    frames = getattr(env, "render_frames", None)
+    if frames is None:
+        return {(c, m): env.render(c, m) for c in cameras for m in modalities}
+    return {(c, m): f for c in cameras for m, f in frames(c, modalities).items()}
+

@@ -12,7 +12,7 @@ reset clears MuJoCo's data, so an episode depends only on its seed or initial st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -289,11 +289,18 @@ class FrankaStackTwin:
 
     # ------------------------------------------------------------------------------------ rendering
     def render(self, camera: str, modality: str) -> np.ndarray:
+        return self._camera_rig().render(self.data, camera, modality)
+
+    def render_frames(self, camera: str, modalities: Sequence[str]) -> dict[str, np.ndarray]:
+        """``{modality: render(camera, modality)}``, drawn with one scene update and at most two passes."""
+        return self._camera_rig().render_frames(self.data, camera, modalities)
+
+    def _camera_rig(self) -> Any:
         if self._rig is None:
             from mimicforge.backends.mujoco.render import CameraRig
 
             self._rig = CameraRig(self._mujoco, self.model, self.params)
-        return self._rig.render(self.data, camera, modality)
+        return self._rig
 
     @property
     def sim_args(self) -> dict[str, Any]:

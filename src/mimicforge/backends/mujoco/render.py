@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -113,6 +114,69 @@ class CameraRig:
         depth = self._depth(image)
         return depth if modality == "depth" else self._normals(depth, data.cam_xmat[self._camera_ids[camera]])
 
+    def render_frames(self, data: Any, camera: str, modalities: Sequence[str]) -> dict[str, np.ndarray]:
+        """Several modalities of one camera, each exactly as ``render`` draws it, from one scene update and at
+        most two passes: rgb, and one segmentation pass whose colour buffer gives the labels and whose depth
+        buffer gives depth and normals (``mujoco.Renderer`` draws its depth pass in segmentation mode too)."""
+        if camera not in self._camera_ids:
+            raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(CAMERAS)}")
+        for modality in modalities:
+            if modality not in MODALITIES:
+                raise ConfigError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+        r = self._renderer
+        data = self._scene.sync(data)
+        r.update_scene(data, camera=camera, scene_option=self._option)
+        out: dict[str, np.ndarray] = {}
+        if "rgb" in modalities:
+            r.disable_depth_rendering()
+            r.disable_segmentation_rendering()
+            out["rgb"] = r.render()
+        if any(m != "rgb" for m in modalities):
+            ids, raw_depth = self._id_pass()
+            if "semantic_segmentation" in modalities:
+                out["semantic_segmentation"] = ids
+            if "depth" in modalities or "normals" in modalities:
+                depth = self._depth(raw_depth)
+                if "depth" in modalities:
+                    out["depth"] = depth
+                if "normals" in modalities:
+                    out["normals"] = self._normals(depth, data.cam_xmat[self._camera_ids[camera]])
+        return {m: out[m] for m in modalities}
+
+    def _id_pass(self) -> tuple[np.ndarray, np.ndarray]:
+        """One segmentation-mode pass read back twice: (segmentation colours, metric depth), both as the
+        ``mujoco.Renderer`` segmentation and depth passes of the same scene would return them."""
+        mj, r = self._mujoco, self._renderer
+        scene, rect, context = r.scene, r._rect, r._mjr_context  # noqa: SLF001 (the renderer's own GL state)
+        flags = scene.flags.copy()
+        ids = np.empty((self.height, self.width, 3), dtype=np.uint8)
+        depth = np.empty((self.height, self.width), dtype=np.float32)
+        try:
+            scene.flags[mj.mjtRndFlag.mjRND_SEGMENT] = True
+            scene.flags[mj.mjtRndFlag.mjRND_IDCOLOR] = True
+            if r._gl_context:  # noqa: SLF001
+                r._gl_context.make_current()  # noqa: SLF001
+            mj.mjr_render(rect, scene, context)
+            mj.mjr_readPixels(ids, depth, rect, context)
+        finally:
+            np.copyto(scene.flags, flags)
+        # Segment ids: 0 is the background, id + 1 a scene geom; a geom of the model gets its label's colour.
+        background = len(self._colors) - 1
+        lut = np.full(scene.ngeom + 1, background, dtype=np.intp)
+        geom_type = int(mj.mjtObj.mjOBJ_GEOM)
+        for g in scene.geoms[:scene.ngeom]:
+            if g.segid != -1 and g.objtype == geom_type and g.objid >= 0:
+                lut[g.segid + 1] = g.objid
+        code = ids.astype(np.uint32)
+        seg = self._colors[lut[code[..., 0] + (code[..., 1] << 8) + (code[..., 2] << 16)]]
+        # Reversed-z window depth to metres, with the renderer's float32 coefficients and float64 division.
+        m = self._model
+        far, near = np.float32(m.vis.map.zfar * m.stat.extent), np.float32(m.vis.map.znear * m.stat.extent)
+        c = np.float32(-0.5) * (-(far + near) / (far - near)) - np.float32(0.5)
+        d = np.float32(-0.5) * (-(np.float32(2) * far * near) / (far - near))
+        metres = (d / (depth.astype(np.float64) + c)).astype(np.float32)
+        return np.flipud(seg), np.flipud(metres)
+
     def _colorize(self, seg: np.ndarray) -> np.ndarray:
         ids, types = seg[..., 0], seg[..., 1]
         index = np.where((types == int(self._mujoco.mjtObj.mjOBJ_GEOM)) & (ids >= 0), ids, len(self._colors) - 1)
@@ -126,19 +190,21 @@ class CameraRig:
         return out
 
     def _normals(self, depth: np.ndarray, cam_xmat: np.ndarray) -> np.ndarray:
-        """World-frame normals from a depth image (optical frame: x right, y down, z forward)."""
+        """World-frame normals from a depth image (optical frame: x right, y down, z forward): the cross
+        product of the back-projected points' image gradients, worked out one coordinate plane at a time."""
         hit = np.isfinite(depth)
         d = np.where(hit, depth, 0.0).astype(np.float64)
-        points = self._rays * d[..., None]
-        du = np.gradient(points, axis=1)
-        dv = np.gradient(points, axis=0)
-        n = np.cross(du, dv)
-        norm = np.linalg.norm(n, axis=-1, keepdims=True)
-        n = np.divide(n, norm, out=np.zeros_like(n), where=norm > 1e-12)
-        facing = np.sum(n * points, axis=-1, keepdims=True) > 0.0  # flip normals that point away from the camera
-        n = np.where(facing, -n, n)
+        p = [self._rays[..., k] * d for k in range(3)]
+        du = [_gradient(c, 1) for c in p]
+        dv = [_gradient(c, 0) for c in p]
+        n = [du[1] * dv[2] - du[2] * dv[1], du[2] * dv[0] - du[0] * dv[2], du[0] * dv[1] - du[1] * dv[0]]
+        norm = np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+        n = [np.divide(c, norm, out=np.zeros_like(c), where=norm > 1e-12) for c in n]
+        facing = (n[0] * p[0] + n[1] * p[1]) + n[2] * p[2] > 0.0  # flip normals that point away from the camera
+        for c in n:
+            np.negative(c, out=c, where=facing)
         optical_to_world = cam_xmat.reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
-        world = n @ optical_to_world.T
+        world = np.stack(n, axis=-1) @ optical_to_world.T
         inside = hit.copy()  # gradients across a silhouette mix two surfaces: keep pixels with hit neighbours
         inside[1:, :] &= hit[:-1, :]
         inside[:-1, :] &= hit[1:, :]
@@ -149,6 +215,17 @@ class CameraRig:
 
     def close(self) -> None:
         self._finalizer()
+
+
+def _gradient(f: np.ndarray, axis: int) -> np.ndarray:
+    """``np.gradient(f, axis=axis)`` of a 2-D array (central differences, one-sided at the edges)."""
+    g = np.moveaxis(np.empty_like(f), axis, 0)
+    f = np.moveaxis(f, axis, 0)
+    np.subtract(f[2:], f[:-2], out=g[1:-1])
+    g[1:-1] /= 2.0
+    g[0] = f[1] - f[0]
+    g[-1] = f[-1] - f[-2]
+    return np.moveaxis(g, 0, axis)
 
 
 def to_uint8(image: np.ndarray, modality: str) -> np.ndarray:
