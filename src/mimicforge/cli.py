@@ -94,6 +94,8 @@ def _generation_config(args: argparse.Namespace) -> Any:
         "ray": True if args.ray is not None else None, "ray_address": args.ray or None,
         "on_existing": "resume" if args.resume else "overwrite" if args.overwrite else None,
     }
+    flags.update({"image_obs": args.image_obs, "image_obs_width": args.image_obs_width,
+                  "image_obs_height": args.image_obs_height})
     cfg = load_config(config_file=args.config, flags=flags)
     saved = OutputPaths.beside(cfg.generation.output_file).config
     if cfg.on_existing == "resume" and saved.is_file():
@@ -259,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", help="camera image width (CAMERA_WIDTH)")
     p.add_argument("--height", help="camera image height (CAMERA_HEIGHT)")
     p.add_argument("--output-dir", help="image folders root (default output; OUTPUT_DIR)")
+    p.add_argument("--image-obs", help="camera images stored in each demo's obs, Isaac Lab Visuomotor names: "
+                                       "table_cam, wrist_cam, table_cam_segmentation, table_cam_normals, "
+                                       "table_cam_depth (IMAGE_OBS)")
+    p.add_argument("--image-obs-width", help="image observation width (IMAGE_OBS_WIDTH; default 200)")
+    p.add_argument("--image-obs-height", help="image observation height (IMAGE_OBS_HEIGHT; default 200)")
     p.add_argument("--workers", help="parallel worker processes on this machine (WORKERS; default 1)")
     p.add_argument("--max-restarts", help="restarts allowed per crashed worker (MAX_RESTARTS; default 3)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",

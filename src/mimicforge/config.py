@@ -27,6 +27,8 @@ STOP_RULES = ("successes", "attempts")
 SOURCE_SELECTION = ("per_subtask", "per_trial")
 ON_EXISTING = ("error", "resume", "overwrite")
 MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
+# Image observations stored in each demo, under Isaac Lab's Visuomotor task names (datasets/image_obs.py)
+IMAGE_OBS_KEYS = ("table_cam", "wrist_cam", "table_cam_segmentation", "table_cam_normals", "table_cam_depth")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +64,9 @@ class CameraConfig:
     height: int = 176  # Isaac Lab's 704 x 1280 cameras at a quarter of the size
     mesh_detail: float = 0.2  # twin only: share of the Panda's mesh triangles drawn (1.0: all)
     output_dir: Path = Path("output")
+    image_obs: tuple[str, ...] = ()  # Visuomotor image observations stored in the HDF5 (IMAGE_OBS_KEYS)
+    image_obs_width: int = 200
+    image_obs_height: int = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,6 +260,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cameras", "height", "CAMERA_HEIGHT", _int(16, 4096), "176"),
     Setting("cameras", "mesh_detail", "CAMERA_MESH_DETAIL", _float(0.01, 1.0), "0.5"),
     Setting("cameras", "output_dir", "OUTPUT_DIR", _path, "output"),
+    Setting("cameras", "image_obs", "IMAGE_OBS", _names(IMAGE_OBS_KEYS), "table_cam,wrist_cam"),
+    Setting("cameras", "image_obs_width", "IMAGE_OBS_WIDTH", _int(16, 1024), "200"),
+    Setting("cameras", "image_obs_height", "IMAGE_OBS_HEIGHT", _int(16, 1024), "200"),
     Setting("workers", "workers", "WORKERS", _int(1, 1024, "an integer in [1, 1024]"), "2"),
     Setting("workers", "ray", "RAY", _bool, "1"),
     Setting("workers", "ray_address", "RAY_ADDRESS", _text, "auto"),

@@ -13,7 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mimicforge.backends.base import MimicEnv, state_at
+from mimicforge.datasets import image_obs
+from mimicforge.errors import ConfigError
 from mimicforge.media.images import write_png
 from mimicforge.outputs import STEP_DIGITS, ImageFolders
 
@@ -55,4 +59,22 @@ def draw(env: MimicEnv, cameras: Sequence[str], modalities: Sequence[str]) -> di
     if frames is None:
         return {(c, m): env.render(c, m) for c in cameras for m in modalities}
     return {(c, m): f for c in cameras for m, f in frames(c, modalities).items()}
+
+
+def image_observations(env: MimicEnv, episode: dict[str, Any], keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """The image observations ``keys`` (``datasets.image_obs``) of a recorded episode: row ``t`` shows the
+    scene before action ``t``, as the episode's other ``obs`` rows (Isaac Lab records observations pre-step)."""
+    draw_sensor = getattr(env, "render_visuomotor", None)
+    if draw_sensor is None:
+        raise ConfigError(f"{type(env).__name__} cannot store image observations; unset IMAGE_OBS (--image-obs)")
+    groups = image_obs.by_sensor(keys)
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    states = episode["states"]
+    for t in range(len(episode["actions"])):
+        env.reset_to(state_at(episode["initial_state"], 0) if t == 0 else state_at(states, t - 1))
+        for sensor, wanted in groups.items():
+            frames = draw_sensor(sensor, [m for _, m in wanted])
+            for key, modality in wanted:
+                rows[key].append(image_obs.stored(modality, frames[modality]))
+    return {k: np.stack(v) for k, v in rows.items()}
 

@@ -31,7 +31,7 @@ from mimicforge.outputs import (  # noqa: F401 (Resumed, demo_keys, scan_existin
     scan_existing,
     write_text_atomic,
 )
-from mimicforge.run.images import FrameSink
+from mimicforge.run.images import FrameSink, image_observations
 from mimicforge.tasks import TaskSpec, task_for_env
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,9 @@ class Session:
             if callable(sim_args):
                 sim_args = sim_args()
             cams = cfg.cameras
+            if cams.image_obs and not hasattr(self.env, "render_visuomotor"):
+                raise ConfigError(f"the {engine_name} engine cannot store image observations here; unset IMAGE_OBS "
+                                  "(--image-obs), or generate with Isaac Lab's Visuomotor task")
             self.sink: FrameSink | None = None
             if cams.cameras:
                 self.sink = FrameSink(cams.output_dir, cams.cameras, cams.modalities)
@@ -128,6 +131,8 @@ class Session:
         demo = None
         assert result.episode is not None
         if result.success:
+            if self.cfg.cameras.image_obs:
+                result.episode["obs"].update(image_observations(self.env, result.episode, self.cfg.cameras.image_obs))
             if self.sink is not None:
                 try:
                     self.sink.write_episode(self.env, self.writer.next_index, result.episode)

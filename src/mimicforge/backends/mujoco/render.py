@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -41,6 +41,17 @@ SEGMENTATION_COLORS: dict[str, tuple[int, int, int, int]] = {
     "robot": (125, 125, 125, 255),
     "UNLABELLED": (125, 125, 125, 255),
     "BACKGROUND": (10, 10, 10, 255),
+}
+# The Visuomotor-Cosmos task's mapping (Isaac Lab ``stack_ik_rel_visuomotor_cosmos_env_cfg.py``).
+VISUOMOTOR_SEGMENTATION_COLORS: dict[str, tuple[int, int, int, int]] = {
+    "cube_1": (120, 230, 255, 255),
+    "cube_2": (255, 36, 66, 255),
+    "cube_3": (55, 255, 139, 255),
+    "table": (255, 237, 218, 255),
+    "ground": (100, 100, 100, 255),
+    "robot": (204, 110, 248, 255),
+    "UNLABELLED": (150, 150, 150, 255),
+    "BACKGROUND": (200, 200, 200, 255),
 }
 # The spec found Isaac's ground tag set on an attribute its config class does not have.
 GROUND_LABELLED = False
@@ -65,13 +76,18 @@ def geom_labels(model: Any) -> list[str]:
 
 
 class CameraRig:
-    def __init__(self, mujoco: ModuleType, model: Any, params: TwinParams) -> None:
+    """Cameras of one resolution and segmentation palette (by default the Blueprint's two at
+    ``params.camera``'s size); rigs of one twin may share its render-only model (``scene``)."""
+
+    def __init__(self, mujoco: ModuleType, model: Any, params: TwinParams, *, cameras: Sequence[str] = tuple(CAMERAS),
+                 size: tuple[int, int] | None = None, colors: Mapping[str, tuple[int, int, int, int]] | None = None,
+                 scene: Any = None) -> None:
         from mimicforge.backends.mujoco.visual import RenderModel
 
         self._mujoco = mujoco
-        self._scene = RenderModel(mujoco, params, model)
+        self._scene = scene if scene is not None else RenderModel(mujoco, params, model)
         self._model = model = self._scene.model
-        self.height, self.width = params.camera.height, params.camera.width
+        self.height, self.width = size if size is not None else (params.camera.height, params.camera.width)
         deps.adopt_headless_gl(mujoco)
         try:
             self._renderer = mujoco.Renderer(model, height=self.height, width=self.width)
@@ -84,17 +100,25 @@ class CameraRig:
         self._option.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._option.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
         self._option.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = False
-        colors = np.array([SEGMENTATION_COLORS[label] for label in geom_labels(model)], dtype=np.uint8)
-        self._colors = np.concatenate([colors, np.array([SEGMENTATION_COLORS["BACKGROUND"]], dtype=np.uint8)])
-        self._camera_ids = {name: model.camera(name).id for name in CAMERAS}
-        f = 0.5 * self.height / math.tan(math.radians(float(model.cam_fovy[0])) / 2.0)
+        palette = SEGMENTATION_COLORS if colors is None else colors
+        labels = np.array([palette[label] for label in geom_labels(model)], dtype=np.uint8)
+        self._colors = np.concatenate([labels, np.array([palette["BACKGROUND"]], dtype=np.uint8)])
+        self._camera_ids = {name: model.camera(name).id for name in cameras}
+        self._rays = {name: self._pixel_rays(float(model.cam_fovy[i])) for name, i in self._camera_ids.items()}
+
+    @property
+    def scene(self) -> Any:
+        return self._scene
+
+    def _pixel_rays(self, fovy_deg: float) -> np.ndarray:
+        f = 0.5 * self.height / math.tan(math.radians(fovy_deg) / 2.0)
         u = (np.arange(self.width) + 0.5 - 0.5 * self.width) / f
         v = (np.arange(self.height) + 0.5 - 0.5 * self.height) / f
-        self._rays = np.stack([*np.meshgrid(u, v), np.ones((self.height, self.width))], axis=-1)
+        return np.stack([*np.meshgrid(u, v), np.ones((self.height, self.width))], axis=-1)
 
     def render(self, data: Any, camera: str, modality: str) -> np.ndarray:
         if camera not in self._camera_ids:
-            raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(CAMERAS)}")
+            raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(self._camera_ids)}")
         if modality not in MODALITIES:
             raise ConfigError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
         r = self._renderer
@@ -112,14 +136,14 @@ class CameraRig:
         if modality == "semantic_segmentation":
             return self._colorize(image)
         depth = self._depth(image)
-        return depth if modality == "depth" else self._normals(depth, data.cam_xmat[self._camera_ids[camera]])
+        return depth if modality == "depth" else self._normals(camera, depth, data.cam_xmat[self._camera_ids[camera]])
 
     def render_frames(self, data: Any, camera: str, modalities: Sequence[str]) -> dict[str, np.ndarray]:
         """Several modalities of one camera, each exactly as ``render`` draws it, from one scene update and at
         most two passes: rgb, and one segmentation pass whose colour buffer gives the labels and whose depth
         buffer gives depth and normals (``mujoco.Renderer`` draws its depth pass in segmentation mode too)."""
         if camera not in self._camera_ids:
-            raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(CAMERAS)}")
+            raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(self._camera_ids)}")
         for modality in modalities:
             if modality not in MODALITIES:
                 raise ConfigError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
@@ -140,7 +164,7 @@ class CameraRig:
                 if "depth" in modalities:
                     out["depth"] = depth
                 if "normals" in modalities:
-                    out["normals"] = self._normals(depth, data.cam_xmat[self._camera_ids[camera]])
+                    out["normals"] = self._normals(camera, depth, data.cam_xmat[self._camera_ids[camera]])
         return {m: out[m] for m in modalities}
 
     def _id_pass(self) -> tuple[np.ndarray, np.ndarray]:
@@ -189,12 +213,13 @@ class CameraRig:
         out[out >= 0.999 * far] = np.inf
         return out
 
-    def _normals(self, depth: np.ndarray, cam_xmat: np.ndarray) -> np.ndarray:
+    def _normals(self, camera: str, depth: np.ndarray, cam_xmat: np.ndarray) -> np.ndarray:
         """World-frame normals from a depth image (optical frame: x right, y down, z forward): the cross
         product of the back-projected points' image gradients, worked out one coordinate plane at a time."""
         hit = np.isfinite(depth)
         d = np.where(hit, depth, 0.0).astype(np.float64)
-        p = [self._rays[..., k] * d for k in range(3)]
+        rays = self._rays[camera]
+        p = [rays[..., k] * d for k in range(3)]
         du = [_gradient(c, 1) for c in p]
         dv = [_gradient(c, 0) for c in p]
         n = [du[1] * dv[2] - du[2] * dv[1], du[2] * dv[0] - du[0] * dv[2], du[0] * dv[1] - du[1] * dv[0]]
