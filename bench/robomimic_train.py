@@ -10,8 +10,8 @@ robomimic needs torchvision, so it runs in its own virtualenv, e.g.:
     python3.11 -m venv /tmp/rm && /tmp/rm/bin/pip install torch==2.14.1 torchvision==0.29.1 robomimic six
     pip download --no-deps isaaclab==2.3.2.post1 --python-version 3.11 --only-binary=:all: -d /tmp/whl
     unzip -o /tmp/whl/isaaclab-*.whl '*/stack/config/franka/agents/robomimic/bc_rnn_image_200.json' -d /tmp/whl
-    python bench/robomimic_train.py --python /tmp/rm/bin/python --dataset datasets/visuomotor.hdf5 \\
-        --config /tmp/whl/isaaclab/source/isaaclab_tasks/isaaclab_tasks/manager_based/manipulation/stack/config/franka/agents/robomimic/bc_rnn_image_200.json
+    CFG=$(find /tmp/whl -name bc_rnn_image_200.json -path '*stack*')
+    python bench/robomimic_train.py --python /tmp/rm/bin/python --dataset datasets/visuomotor.hdf5 --config "$CFG"
 """
 
 from __future__ import annotations
