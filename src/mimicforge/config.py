@@ -49,6 +49,7 @@ class GenerationConfig:
     noise_free_steps: int = 10
     held_object_correction: bool = True
     transit_clearance: float = 0.05
+    lead_gain: float = 5.0
     engine: str = "auto"
     task: str | None = None  # env name; None: from the input file's env_args
     num_envs: int = 1  # Isaac Lab engine: parallel envs in one process
@@ -246,6 +247,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("generation", "noise_free_steps", "NOISE_FREE_STEPS", _int(0, 1000), "10"),
     Setting("generation", "held_object_correction", "HELD_OBJECT_CORRECTION", _bool, "1"),
     Setting("generation", "transit_clearance", "TRANSIT_CLEARANCE", _float(0.0, 0.5), "0.05"),
+    Setting("generation", "lead_gain", "LEAD_GAIN", _float(1.0, 20.0), "5"),
     Setting("generation", "engine", "ENGINE", _choice(ENGINES), "mujoco"),
     Setting("generation", "task", "TASK", _text, "Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0"),
     Setting("generation", "num_envs", "NUM_ENVS", _int(1, 4096), "1"),

@@ -183,12 +183,19 @@ class MetricsRecord:
     engine: str = "mujoco"
     worker: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # How the attempt moved (datasets/motion.py); None where the engine does not know
+    source_steps: int | None = None  # total length of the source segments it was built from
+    length_ratio: float | None = None  # steps / source_steps
+    idle_share: float | None = None  # share of idle steps (hand and fingers still)
 
     def to_json(self) -> str:
         d = asdict(self)
         extra = d.pop("extra")
         d.update(extra)
         d["seconds"] = round(float(d["seconds"]), 6) if math.isfinite(d["seconds"]) else None
+        for key in ("length_ratio", "idle_share"):
+            if d[key] is not None:
+                d[key] = round(float(d[key]), 4)
         return json.dumps(d, separators=(",", ":"))
 
 
@@ -254,14 +261,36 @@ class Summary:
     seconds: float
     reached: bool
 
+    # Over the successes of this run that report them (note_motion): steps, source steps, idle share
+    kept_steps: int = 0
+    kept_source_steps: int = 0
+    kept_idle: float = 0.0
+    kept_measured: int = 0
+
     @property
     def success_rate(self) -> float:
         return self.new_successes / self.new_attempts if self.new_attempts else 0.0
 
+    def note_motion(self, record: MetricsRecord | dict[str, Any]) -> None:
+        """Count a successful attempt's length and idleness into the run's means."""
+        r = asdict(record) if isinstance(record, MetricsRecord) else record
+        if not r.get("success") or r.get("source_steps") is None or r.get("idle_share") is None:
+            return
+        self.kept_steps += int(r["steps"])
+        self.kept_source_steps += int(r["source_steps"])
+        self.kept_idle += float(r["idle_share"])
+        self.kept_measured += 1
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        for key in ("kept_steps", "kept_source_steps", "kept_idle", "kept_measured"):
+            d.pop(key)
         d["success_rate"] = round(self.success_rate, 4)
         d["seconds"] = round(self.seconds, 3)
+        n = self.kept_measured
+        d["mean_steps"] = round(self.kept_steps / n, 1) if n else None
+        d["length_ratio"] = round(self.kept_steps / self.kept_source_steps, 4) if self.kept_source_steps else None
+        d["idle_share"] = round(self.kept_idle / n, 4) if n else None
         return d
 
 

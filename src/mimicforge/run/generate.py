@@ -101,6 +101,7 @@ def run_generation(
                 summary.new_attempts += 1
                 summary.successes = session.successes
                 summary.new_successes += int(record.success)
+                summary.note_motion(record)
                 summary.seconds = time.perf_counter() - t0
                 consecutive_failures = 0 if record.success else consecutive_failures + 1
                 if on_attempt is not None:

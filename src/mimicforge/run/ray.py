@@ -136,6 +136,7 @@ def _relay_progress(lay: ShardLayout, shards: int, seen: set[tuple[int, int]], s
             if rec.get("success"):
                 summary.new_successes += 1
                 summary.successes += 1
+                summary.note_motion(rec)
             summary.seconds = time.perf_counter() - t0
             if on_attempt is not None:
                 fields = {k: rec.get(k) for k in MetricsRecord.__dataclass_fields__ if k != "extra"}

@@ -19,6 +19,7 @@ import numpy as np
 from mimicforge.backends.base import EpisodeRecorder, MimicEnv
 from mimicforge.config import GenerationConfig, RunConfig, to_toml
 from mimicforge.datasets import DatasetReader, layout, load_source_dataset
+from mimicforge.datasets.motion import episode_idle_share
 from mimicforge.errors import ConfigError
 from mimicforge.mimic.execution import ISAAC_PARITY, Refinements
 from mimicforge.mimic.generator import MimicGenerator, MimicSettings
@@ -70,7 +71,8 @@ def refinements(g: GenerationConfig) -> Refinements:
     if g.isaac_parity:
         return ISAAC_PARITY
     return Refinements(settle_steps=g.settle_steps, noise_free_steps=g.noise_free_steps,
-                       held_object_correction=g.held_object_correction, transit_clearance=g.transit_clearance)
+                       held_object_correction=g.held_object_correction, transit_clearance=g.transit_clearance,
+                       lead_gain=g.lead_gain)
 
 
 def check_run(cfg: RunConfig, env_factory: EnvFactory) -> None:
@@ -124,7 +126,8 @@ class Session:
         seed = attempt_seed(self.cfg.generation.seed, self.worker, index)
         t0 = time.perf_counter()
         result = self.generator.run_trial(seed, self.recorder, stop_requested)
-        attrs = {layout.ATTR_ATTEMPT: np.int64(index), layout.ATTR_WORKER: np.int64(self.worker)}
+        attrs = {layout.ATTR_ATTEMPT: np.int64(index), layout.ATTR_WORKER: np.int64(self.worker),
+                 layout.ATTR_SOURCE_STEPS: np.int64(result.source_steps)}
         demo = None
         assert result.episode is not None
         if result.success:
@@ -143,7 +146,9 @@ class Session:
         record = MetricsRecord(
             attempt=index, success=result.success, steps=result.steps, seconds=seconds,
             source_demos=list(result.source_demos), failed_subtask=result.failed_subtask, demo=demo,
-            engine=self.engine_name, worker=self.worker,
+            engine=self.engine_name, worker=self.worker, source_steps=result.source_steps,
+            length_ratio=result.steps / result.source_steps if result.source_steps else None,
+            idle_share=episode_idle_share(result.episode.get("obs", {})),
         )
         self.metrics.write(record)
         self.next_attempt = index + 1

@@ -124,6 +124,7 @@ def run_supervised(
             if rec.success and not (g.stop_on == "successes" and goal_reached()):
                 summary.successes += 1
                 summary.new_successes += 1
+                summary.note_motion(rec)
             summary.seconds = time.perf_counter() - t0
             state["consecutive_failures"] = 0 if rec.success else state["consecutive_failures"] + 1
             if on_attempt is not None:
