@@ -7,7 +7,7 @@ success rate comes with a 95 % Wilson interval. Observations are the keys Isaac 
 this task uses (``bc_rnn_low_dim.json`` of the Franka stack task: ``eef_pos``, ``eef_quat``,
 ``gripper_pos``, ``object``), the current one and the previous one; the targets are the recorded 7-D actions.
 
-    python bench/policy.py human=H.hdf5 default=D.hdf5 parity=P.hdf5 [--steps 5000] [--episodes 50]
+    python bench/policy.py human=H.hdf5 default=D.hdf5 parity=P.hdf5 [--steps 3000] [--episodes 50]
         [--robomimic-python /path/to/venv/bin/python --robomimic-dataset D.hdf5]
 
 ``--robomimic-python`` additionally trains robomimic's own BC-RNN (the task's config, cut to a few epochs)
@@ -85,7 +85,7 @@ class Policy:
             opt.step()
             sched.step()
             if step % max(1, steps // 10) == 0 or step == steps - 1:
-                losses.append(round(float(loss), 5))
+                losses.append(round(float(loss.detach()), 5))
         return losses
 
     def act(self, x: np.ndarray) -> np.ndarray:
@@ -130,7 +130,7 @@ def robomimic_run(python: str, dataset: Path, epochs: int, timeout: float) -> di
         "algo_name": "bc",
         "experiment": {"name": "bench_policy", "validate": False, "logging": {"terminal_output_to_txt": False,
                                                                              "log_tb": False},
-                       "save": {"enabled": False}, "epoch_every_n_steps": 100, "rollout": {"enabled": False},
+                       "save": {"enabled": False}, "epoch_every_n_steps": 50, "rollout": {"enabled": False},
                        "render": False, "render_video": False},
         "train": {"num_data_workers": 0, "hdf5_cache_mode": "all", "hdf5_use_swmr": True,
                   "hdf5_normalize_obs": False, "seq_length": 10, "dataset_keys": ["actions"], "cuda": False,
@@ -165,12 +165,12 @@ def robomimic_run(python: str, dataset: Path, epochs: int, timeout: float) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("datasets", nargs="+", help="NAME=PATH[+PATH...][@N]: the first N demos of the files")
-    ap.add_argument("--steps", type=int, default=5000, help="gradient steps per policy (the training budget)")
+    ap.add_argument("--steps", type=int, default=3000, help="gradient steps per policy (the training budget)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--episodes", type=int, default=50)
-    ap.add_argument("--max-steps", type=int, default=500)
+    ap.add_argument("--max-steps", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-seed", type=int, default=10_000)
     ap.add_argument("--robomimic-python", default=None)

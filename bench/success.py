@@ -7,7 +7,7 @@ what it kept: the share of generated demos that, replayed open loop from their i
 Beside success: the kept demos' mean length, their length over the source segments they were built from,
 and their idle share (``mimicforge.datasets.motion``), with the human demos' own figures for reference.
 
-    python bench/success.py [--attempts 200] [--seed 1] [--input PATH] [--cases all|refined|isaac_parity]
+    python bench/success.py [--attempts 200] [--seed 1] [--input PATH] [--select per_subtask per_trial] [--cases all|refined|isaac_parity]
         [--keep DIR]
 """
 
@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cases", choices=("all", "refined", "isaac_parity"), default="all",
                     help="which executions to run (default all four cases)")
+    ap.add_argument("--select", nargs="+", choices=("per_subtask", "per_trial"), default=["per_subtask", "per_trial"])
     ap.add_argument("--keep", type=Path, default=None, help="write the runs' datasets here and keep them")
     args = ap.parse_args()
     result: dict = {"benchmark": "success", "input": str(args.input), "attempts_per_case": args.attempts,
@@ -90,7 +91,7 @@ def main() -> None:
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=True)
             tmp = str(args.keep)
-        for select in ("per_subtask", "per_trial"):
+        for select in args.select:
             for parity in (False, True):
                 if args.cases != "all" and (args.cases == "isaac_parity") != parity:
                     continue
