@@ -77,23 +77,17 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def _generation_config(args: argparse.Namespace) -> Any:
     """Flags > environment > --config file > (on resume) the run's saved settings > defaults."""
-    from mimicforge.config import from_toml_text, load_config
+    from mimicforge.config import SETTINGS, from_toml_text, load_config
     from mimicforge.outputs import OutputPaths
+    from mimicforge.settings import flag_values
 
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite exclude each other; pick one")
-    flags = {
-        "input_file": args.input, "output_file": args.output, "num_trials": args.num_trials, "seed": args.seed,
-        "keep_failed": True if args.keep_failed else None, "stop_on": args.stop_on,
-        "select_source": args.select_source, "selection_strategy": args.selection_strategy, "nn_k": args.nn_k,
-        "action_noise": args.action_noise, "max_consecutive_failures": args.max_consecutive_failures,
-        "isaac_parity": True if args.isaac_parity else None,
-        "engine": args.engine, "task": args.task, "cameras": args.cameras, "modalities": args.modalities,
-        "width": args.width, "height": args.height, "output_dir": args.output_dir,
-        "workers": args.workers, "max_restarts": args.max_restarts,
+    flags = flag_values(args, SETTINGS)
+    flags.update({
         "ray": True if args.ray is not None else None, "ray_address": args.ray or None,
         "on_existing": "resume" if args.resume else "overwrite" if args.overwrite else None,
-    }
+    })
     cfg = load_config(config_file=args.config, flags=flags)
     saved = OutputPaths.beside(cfg.generation.output_file).config
     if cfg.on_existing == "resume" and saved.is_file():
@@ -197,6 +191,9 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mimicforge.config import SETTINGS
+    from mimicforge.settings import add_flags
+
     parser = _Parser(prog="mimicforge", description="MimicGen data generation for Isaac Lab Mimic datasets.")
     parser.add_argument("--version", action="version", version=f"mimicforge {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -206,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
+        # also after the command; SUPPRESS keeps a -v given before it
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages")
         return p
 
     p = add("inspect", cmd_inspect, "Summarize a dataset: demos, lengths, subtask boundaries.")
@@ -237,30 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("generate", cmd_generate, "Generate demos from an annotated source dataset (MimicGen).")
-    p.add_argument("--input", help="annotated source dataset (default datasets/annotated_dataset.hdf5; INPUT_FILE)")
-    p.add_argument("--output", help="output dataset, x/name.hdf5 (default datasets/generated.hdf5; OUTPUT_FILE)")
-    p.add_argument("--num-trials", help="goal: successes (or attempts with --stop-on attempts) (NUM_TRIALS)")
-    p.add_argument("--config", help="TOML file with [generation], [cameras], [workers] settings")
-    p.add_argument("--seed", help="run seed; the same seed gives the same demos (SEED)")
-    p.add_argument("--keep-failed", action="store_true", help="also keep failed attempts in name_failed.hdf5")
-    p.add_argument("--stop-on", help="successes (default, Isaac's generation_guarantee) or attempts (STOP_ON)")
-    p.add_argument("--select-source", help="per_subtask (default, MimicGen paper) or per_trial (Isaac Lab 2.3)")
-    p.add_argument("--selection-strategy", help="override the task's source selection strategy")
-    p.add_argument("--nn-k", help="candidates for nearest-neighbour selection")
-    p.add_argument("--action-noise", help="override the action noise std")
-    p.add_argument("--max-consecutive-failures", help="stop after this many failed attempts in a row (100)")
-    p.add_argument("--isaac-parity", action="store_true",
-                   help="execute exactly as Isaac Lab Mimic: no settling, noise-free contact, held-object "
-                        "correction or transit (ISAAC_PARITY=1)")
-    p.add_argument("--engine", help="auto, mujoco or isaaclab (ENGINE)")
-    p.add_argument("--task", help="env name, when the input file's env_args lack it (TASK)")
-    p.add_argument("--cameras", help="comma-separated cameras to render, e.g. table_cam,table_high_cam (CAMERAS)")
-    p.add_argument("--modalities", help="rgb, depth, semantic_segmentation, normals (MODALITIES; default rgb)")
-    p.add_argument("--width", help="camera image width (CAMERA_WIDTH)")
-    p.add_argument("--height", help="camera image height (CAMERA_HEIGHT)")
-    p.add_argument("--output-dir", help="image folders root (default output; OUTPUT_DIR)")
-    p.add_argument("--workers", help="parallel worker processes on this machine (WORKERS; default 1)")
-    p.add_argument("--max-restarts", help="restarts allowed per crashed worker (MAX_RESTARTS; default 3)")
+    p.add_argument("--config", help="TOML file with [generation], [cameras], [workers], [randomization] settings")
+    add_flags(p, SETTINGS)
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run shards as Ray tasks; without ADDRESS a local Ray is started (RAY=1, RAY_ADDRESS)")
     p.add_argument("--resume", action="store_true", help="continue the run that wrote --output")

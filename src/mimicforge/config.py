@@ -1,8 +1,10 @@
 """Run settings: frozen dataclasses, resolved from defaults < TOML file < environment variables < flags.
 
-Every setting is declared once in ``SETTINGS`` (section, TOML key / flag name, environment variable,
-parser). Values are validated where they enter, and errors quote the bad value, where it came from and
-what is allowed, e.g. ``NUM_TRIALS='ten' (environment): expected a positive integer, e.g. NUM_TRIALS=10``.
+Every setting is one field declared with ``settings.setting``: default, environment variable, parser,
+example and help; the dataclasses validate themselves (``__post_init__``), and the TOML keys, CLI flags
+and help defaults are generated from the same declaration (``SETTINGS``). To add a setting, add one field
+here. Errors quote the bad value, where it came from and what is allowed, e.g.
+``NUM_TRIALS='ten' (environment): expected a positive integer, e.g. NUM_TRIALS=10``.
 The resolved settings are saved beside the outputs (``name.config.toml``) and in the HDF5 ``data`` attrs.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,22 @@ from typing import Any
 import toml
 
 from mimicforge.errors import ConfigError
+from mimicforge.settings import (
+    Setting,
+    boolean,
+    choice,
+    index,
+    integer,
+    names,
+    number,
+    parse_as,
+    path,
+    setting,
+    settings_of,
+    span,
+    text,
+    validate_fields,
+)
 from mimicforge.tasks import SELECTION_STRATEGIES
 
 DEFAULT_INPUT = Path("datasets/annotated_dataset.hdf5")
@@ -27,50 +45,103 @@ STOP_RULES = ("successes", "attempts")
 SOURCE_SELECTION = ("per_subtask", "per_trial")
 ON_EXISTING = ("error", "resume", "overwrite")
 MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
+TWIN, ISAAC = ("mujoco",), ("isaaclab",)
+_POSITIVE = integer(1, what="a positive integer")
 
 
 @dataclass(frozen=True, kw_only=True)
 class GenerationConfig:
-    input_file: Path | None = None  # None: datasets/annotated_dataset.hdf5 if it exists
-    output_file: Path = DEFAULT_OUTPUT
-    num_trials: int = 10
-    stop_on: str = "successes"  # "successes": Isaac's generation_guarantee; "attempts": stop after N attempts
-    seed: int = 1
-    keep_failed: bool = False
-    select_source: str = "per_subtask"  # MimicGen paper / Isaac Lab <= 2.0; "per_trial": Isaac Lab 2.3
-    selection_strategy: str | None = None  # None: the task's (nearest_neighbor_object for the Franka stack)
-    nn_k: int | None = None
-    action_noise: float | None = None
-    num_interpolation_steps: int | None = None
-    max_consecutive_failures: int = 100
+    input_file: Path | None = setting(
+        None, env="INPUT_FILE", parse=path, example="datasets/annotated_dataset.hdf5", flag="--input",
+        help="annotated source dataset (datasets/annotated_dataset.hdf5 when it exists)")
+    output_file: Path = setting(
+        DEFAULT_OUTPUT, env="OUTPUT_FILE", parse=path, example="datasets/generated.hdf5", flag="--output",
+        help="output dataset, x/name.hdf5")
+    num_trials: int = setting(10, env="NUM_TRIALS", parse=_POSITIVE, example="10",
+                              help="goal: successes (or attempts with --stop-on attempts)")
+    stop_on: str = setting("successes", env="STOP_ON", parse=choice(STOP_RULES), example="successes",
+                           help="successes (Isaac's generation_guarantee) or attempts")
+    seed: int = setting(1, env="SEED", parse=integer(0, 2**63 - 1), example="1",
+                        help="run seed; the same seed gives the same demos")
+    keep_failed: bool = setting(False, env="KEEP_FAILED", parse=boolean, example="1",
+                                help="also keep failed attempts in name_failed.hdf5")
+    select_source: str = setting("per_subtask", env="SELECT_SOURCE", parse=choice(SOURCE_SELECTION),
+                                 example="per_subtask",
+                                 help="per_subtask (MimicGen paper) or per_trial (Isaac Lab 2.3)")
+    selection_strategy: str | None = setting(
+        None, env="SELECTION_STRATEGY", parse=choice(SELECTION_STRATEGIES), example="nearest_neighbor_object",
+        help="override the task's source selection strategy")
+    nn_k: int | None = setting(None, env="NN_K", parse=_POSITIVE, example="3",
+                               help="candidates for nearest-neighbour selection")
+    action_noise: float | None = setting(None, env="ACTION_NOISE", parse=number(0.0, 1.0), example="0.03",
+                                         help="override the task's action noise std")
+    num_interpolation_steps: int | None = setting(
+        None, env="NUM_INTERPOLATION_STEPS", parse=integer(0, 1000), example="5",
+        help="override the task's interpolation steps between subtasks")
+    max_consecutive_failures: int = setting(100, env="MAX_CONSECUTIVE_FAILURES", parse=_POSITIVE, example="100",
+                                            help="stop after this many failed attempts in a row")
+    stall_timeout: float = setting(900.0, env="STALL_TIMEOUT", parse=number(1.0, 86400.0), example="900",
+                                   help="stop when no attempt finished for this many seconds")
     # Refined execution (mimic/execution.py); isaac_parity turns all of it off: exactly Isaac Lab Mimic.
-    isaac_parity: bool = False
-    settle_steps: int = 30
-    noise_free_steps: int = 10
-    held_object_correction: bool = True
-    transit_clearance: float = 0.05
-    lead_gain: float = 5.0
-    engine: str = "auto"
-    task: str | None = None  # env name; None: from the input file's env_args
-    num_envs: int = 1  # Isaac Lab engine: parallel envs in one process
+    isaac_parity: bool = setting(False, env="ISAAC_PARITY", parse=boolean, example="1", engines=TWIN,
+                                 help="execute exactly as Isaac Lab Mimic: no lead, settling, noise-free contact, "
+                                      "held-object correction or transit")
+    settle_steps: int = setting(30, env="SETTLE_STEPS", parse=integer(0, 1000), example="30", engines=TWIN,
+                                help="most steps to hold a target until the end effector reaches it (0: off)")
+    noise_free_steps: int = setting(10, env="NOISE_FREE_STEPS", parse=integer(0, 1000), example="10",
+                                    engines=TWIN,
+                                    help="waypoints before a gripper change without action noise (0: off)")
+    held_object_correction: bool = setting(True, env="HELD_OBJECT_CORRECTION", parse=boolean, example="1",
+                                           engines=TWIN,
+                                           help="make a carried object, not the hand, follow the source path")
+    transit_clearance: float = setting(0.05, env="TRANSIT_CLEARANCE", parse=number(0.0, 0.5), example="0.05",
+                                       engines=TWIN, help="lift (m) above the higher end between subtasks (0: off)")
+    lead_gain: float = setting(5.0, env="LEAD_GAIN", parse=number(1.0, 20.0), example="5", engines=TWIN,
+                               help="command planned waypoints this many times their distance from the hand (1: off)")
+    engine: str = setting("auto", env="ENGINE", parse=choice(ENGINES), example="mujoco",
+                          help="auto, mujoco or isaaclab")
+    task: str | None = setting(None, env="TASK", parse=text, example="Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0",
+                               help="env name, when the input file's env_args lack it")
+    num_envs: int = setting(1, env="NUM_ENVS", parse=integer(1, 4096), example="1", engines=ISAAC,
+                            help="parallel envs in one Isaac Lab process")
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "generation")
 
 
 @dataclass(frozen=True, kw_only=True)
 class CameraConfig:
-    cameras: tuple[str, ...] = ()
-    modalities: tuple[str, ...] = ("rgb",)
-    width: int = 320
-    height: int = 176  # Isaac Lab's 704 x 1280 cameras at a quarter of the size
-    mesh_detail: float = 0.2  # twin only: share of the Panda's mesh triangles drawn (1.0: all)
-    output_dir: Path = Path("output")
+    cameras: tuple[str, ...] = setting((), env="CAMERAS", parse=names(), example="table_cam,table_high_cam",
+                                       help="comma-separated cameras to render, e.g. table_cam,table_high_cam")
+    modalities: tuple[str, ...] = setting(("rgb",), env="MODALITIES", parse=names(MODALITIES),
+                                          example="rgb,semantic_segmentation",
+                                          help="rgb, depth, semantic_segmentation, normals")
+    width: int = setting(320, env="CAMERA_WIDTH", parse=integer(16, 4096), example="320", help="camera image width")
+    # Isaac Lab's 704 x 1280 cameras at a quarter of the size
+    height: int = setting(176, env="CAMERA_HEIGHT", parse=integer(16, 4096), example="176",
+                          help="camera image height")
+    mesh_detail: float = setting(0.2, env="CAMERA_MESH_DETAIL", parse=number(0.01, 1.0), example="0.5", engines=TWIN,
+                                 help="share of the Panda's mesh triangles drawn (1.0: all)")
+    output_dir: Path = setting(Path("output"), env="OUTPUT_DIR", parse=path, example="output",
+                               help="image folders root")
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "cameras")
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkerConfig:
-    workers: int = 1
-    ray: bool = False
-    ray_address: str | None = None  # None with ray: start a local Ray
-    max_restarts: int = 3  # per worker
+    workers: int = setting(1, env="WORKERS", parse=integer(1, 1024, "an integer in [1, 1024]"), example="2",
+                           engines=TWIN, help="parallel worker processes on this machine")
+    ray: bool = setting(False, env="RAY", parse=boolean, example="1", flag=None, engines=TWIN,
+                        help="run shards as Ray tasks")
+    ray_address: str | None = setting(None, env="RAY_ADDRESS", parse=text, example="auto", flag=None, engines=TWIN,
+                                      help="Ray cluster address; none: start a local Ray")
+    max_restarts: int = setting(3, env="MAX_RESTARTS", parse=integer(0, 1000), example="3",
+                                help="restarts allowed per crashed worker")
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "workers")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,10 +149,17 @@ class RandomizationConfig:
     """The task's reset event for the cubes (Isaac Lab's ``randomize_cube_positions``): uniform x, y (m) and
     yaw (rad) per cube, with a minimum distance between cube centres. Defaults are Isaac Lab's."""
 
-    cube_x: tuple[float, float] = (0.4, 0.6)
-    cube_y: tuple[float, float] = (-0.10, 0.10)
-    cube_yaw: tuple[float, float] = (-1.0, 1.0)
-    min_separation: float = 0.1
+    cube_x: tuple[float, float] = setting((0.4, 0.6), env="CUBE_X", parse=span(-1.5, 1.5), example="0.4,0.6",
+                                          help="cube x range (m)")
+    cube_y: tuple[float, float] = setting((-0.10, 0.10), env="CUBE_Y", parse=span(-1.5, 1.5), example="-0.1,0.1",
+                                          help="cube y range (m)")
+    cube_yaw: tuple[float, float] = setting((-1.0, 1.0), env="CUBE_YAW", parse=span(-3.1416, 3.1416),
+                                            example="-1.0,1.0", help="cube yaw range (rad)")
+    min_separation: float = setting(0.1, env="MIN_SEPARATION", parse=number(0.0, 1.0), example="0.1",
+                                    help="minimum distance between cube centres (m)")
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "randomization")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,203 +168,34 @@ class RunConfig:
     cameras: CameraConfig = field(default_factory=CameraConfig)
     workers: WorkerConfig = field(default_factory=WorkerConfig)
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
-    on_existing: str = "error"  # what to do when the output exists: error | resume | overwrite
+    # what to do when the output exists (the CLI spells it --resume / --overwrite)
+    on_existing: str = setting("error", env="ON_EXISTING", parse=choice(ON_EXISTING), example="resume", flag=None,
+                               help="what to do when the output exists: error, resume or overwrite")
+
+    def __post_init__(self) -> None:
+        validate_fields(self, "run")
 
 
-# --------------------------------------------------------------------------------------------- parsers
-Parser = Callable[[Any], Any]
+SECTIONS: dict[str, type] = {"generation": GenerationConfig, "cameras": CameraConfig, "workers": WorkerConfig,
+                             "randomization": RandomizationConfig, "run": RunConfig}
+SETTINGS: tuple[Setting, ...] = tuple(s for name, cls in SECTIONS.items() for s in settings_of(cls, name))
+_BY_SECTION = index(SETTINGS)
+_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 
 
-def _int(lo: int, hi: int | None = None, what: str = "") -> Parser:
-    desc = what or (f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]")
-
-    def parse(v: Any) -> int:
-        if isinstance(v, bool):
-            raise ValueError(desc)
-        if isinstance(v, str):
-            v = v.strip()
-            if not v.lstrip("+-").isdigit():
-                raise ValueError(desc)
-        elif not isinstance(v, int):
-            raise ValueError(desc)
-        n = int(v)
-        if n < lo or (hi is not None and n > hi):
-            raise ValueError(desc)
-        return n
-
-    parse.desc = desc  # type: ignore[attr-defined]
-    return parse
+def _apply(values: dict[str, dict[str, Any]], s: Setting, raw: Any, origin: str) -> None:
+    values[s.section][s.key] = parse_as(s, raw, origin)
 
 
-def _float(lo: float, hi: float) -> Parser:
-    desc = f"a number in [{lo}, {hi}]"
-
-    def parse(v: Any) -> float:
-        if isinstance(v, bool):
-            raise ValueError(desc)
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(desc) from None
-        if not lo <= x <= hi:
-            raise ValueError(desc)
-        return x
-
-    parse.desc = desc  # type: ignore[attr-defined]
-    return parse
+def _values(cfg: RunConfig) -> dict[str, dict[str, Any]]:
+    """Every setting of ``cfg``, by section."""
+    return {name: {s.key: getattr(cfg if name == "run" else getattr(cfg, name), s.key) for s in body.values()}
+            for name, body in _BY_SECTION.items()}
 
 
-def _choice(options: tuple[str, ...]) -> Parser:
-    desc = "one of " + ", ".join(options)
-
-    def parse(v: Any) -> str:
-        s = str(v).strip().lower() if isinstance(v, str) else v
-        if s not in options:
-            raise ValueError(desc)
-        return s
-
-    parse.desc = desc  # type: ignore[attr-defined]
-    return parse
-
-
-def _bool(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    s = str(v).strip().lower()
-    if s in ("1", "true", "yes", "on"):
-        return True
-    if s in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(_bool.desc)  # type: ignore[attr-defined]
-
-
-_bool.desc = "a boolean (1/0, true/false, yes/no)"  # type: ignore[attr-defined]
-
-
-def _path(v: Any) -> Path:
-    if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
-        raise ValueError(_path.desc)  # type: ignore[attr-defined]
-    return Path(str(v).strip()).expanduser()
-
-
-_path.desc = "a file path"  # type: ignore[attr-defined]
-
-
-def _text(v: Any) -> str:
-    if not isinstance(v, str) or not v.strip():
-        raise ValueError(_text.desc)  # type: ignore[attr-defined]
-    return v.strip()
-
-
-_text.desc = "a non-empty string"  # type: ignore[attr-defined]
-
-
-def _names(allowed: tuple[str, ...] | None = None) -> Parser:
-    desc = "a comma-separated list" + (f" of {', '.join(allowed)}" if allowed else " of names")
-
-    def parse(v: Any) -> tuple[str, ...]:
-        items = v.split(",") if isinstance(v, str) else v
-        if not isinstance(items, (list, tuple)):
-            raise ValueError(desc)
-        out = tuple(str(x).strip() for x in items if str(x).strip())
-        if allowed is not None and any(x not in allowed for x in out):
-            raise ValueError(desc)
-        if len(set(out)) != len(out):
-            raise ValueError(desc + " without repeats")
-        return out
-
-    parse.desc = desc  # type: ignore[attr-defined]
-    return parse
-
-
-def _range(lo: float, hi: float) -> Parser:
-    desc = f"two numbers low,high with {lo} <= low <= high <= {hi}"
-
-    def parse(v: Any) -> tuple[float, float]:
-        items = v.split(",") if isinstance(v, str) else v
-        if not isinstance(items, (list, tuple)) or len(items) != 2 or any(isinstance(x, bool) for x in items):
-            raise ValueError(desc)
-        try:
-            a, b = (float(x) for x in items)
-        except (TypeError, ValueError):
-            raise ValueError(desc) from None
-        if not lo <= a <= b <= hi:
-            raise ValueError(desc)
-        return (a, b)
-
-    parse.desc = desc  # type: ignore[attr-defined]
-    return parse
-
-
-@dataclass(frozen=True)
-class Setting:
-    section: str  # "generation" | "cameras" | "workers" | "run"
-    key: str  # dataclass field, TOML key, and flag --key-with-dashes
-    env: str | None
-    parse: Parser
-    example: str
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("generation", "input_file", "INPUT_FILE", _path, "datasets/annotated_dataset.hdf5"),
-    Setting("generation", "output_file", "OUTPUT_FILE", _path, "datasets/generated.hdf5"),
-    Setting("generation", "num_trials", "NUM_TRIALS", _int(1, what="a positive integer"), "10"),
-    Setting("generation", "stop_on", "STOP_ON", _choice(STOP_RULES), "successes"),
-    Setting("generation", "seed", "SEED", _int(0, 2**63 - 1), "1"),
-    Setting("generation", "keep_failed", "KEEP_FAILED", _bool, "1"),
-    Setting("generation", "select_source", "SELECT_SOURCE", _choice(SOURCE_SELECTION), "per_subtask"),
-    Setting("generation", "selection_strategy", "SELECTION_STRATEGY", _choice(SELECTION_STRATEGIES),
-            "nearest_neighbor_object"),
-    Setting("generation", "nn_k", "NN_K", _int(1, what="a positive integer"), "3"),
-    Setting("generation", "action_noise", "ACTION_NOISE", _float(0.0, 1.0), "0.03"),
-    Setting("generation", "num_interpolation_steps", "NUM_INTERPOLATION_STEPS", _int(0, 1000), "5"),
-    Setting("generation", "max_consecutive_failures", "MAX_CONSECUTIVE_FAILURES",
-            _int(1, what="a positive integer"), "100"),
-    Setting("generation", "isaac_parity", "ISAAC_PARITY", _bool, "1"),
-    Setting("generation", "settle_steps", "SETTLE_STEPS", _int(0, 1000), "30"),
-    Setting("generation", "noise_free_steps", "NOISE_FREE_STEPS", _int(0, 1000), "10"),
-    Setting("generation", "held_object_correction", "HELD_OBJECT_CORRECTION", _bool, "1"),
-    Setting("generation", "transit_clearance", "TRANSIT_CLEARANCE", _float(0.0, 0.5), "0.05"),
-    Setting("generation", "lead_gain", "LEAD_GAIN", _float(1.0, 20.0), "5"),
-    Setting("generation", "engine", "ENGINE", _choice(ENGINES), "mujoco"),
-    Setting("generation", "task", "TASK", _text, "Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0"),
-    Setting("generation", "num_envs", "NUM_ENVS", _int(1, 4096), "1"),
-    Setting("cameras", "cameras", "CAMERAS", _names(), "table_cam,table_high_cam"),
-    Setting("cameras", "modalities", "MODALITIES", _names(MODALITIES), "rgb,semantic_segmentation"),
-    Setting("cameras", "width", "CAMERA_WIDTH", _int(16, 4096), "320"),
-    Setting("cameras", "height", "CAMERA_HEIGHT", _int(16, 4096), "176"),
-    Setting("cameras", "mesh_detail", "CAMERA_MESH_DETAIL", _float(0.01, 1.0), "0.5"),
-    Setting("cameras", "output_dir", "OUTPUT_DIR", _path, "output"),
-    Setting("workers", "workers", "WORKERS", _int(1, 1024, "an integer in [1, 1024]"), "2"),
-    Setting("workers", "ray", "RAY", _bool, "1"),
-    Setting("workers", "ray_address", "RAY_ADDRESS", _text, "auto"),
-    Setting("workers", "max_restarts", "MAX_RESTARTS", _int(0, 1000), "3"),
-    Setting("randomization", "cube_x", "CUBE_X", _range(-1.5, 1.5), "0.4,0.6"),
-    Setting("randomization", "cube_y", "CUBE_Y", _range(-1.5, 1.5), "-0.1,0.1"),
-    Setting("randomization", "cube_yaw", "CUBE_YAW", _range(-3.1416, 3.1416), "-1.0,1.0"),
-    Setting("randomization", "min_separation", "MIN_SEPARATION", _float(0.0, 1.0), "0.1"),
-    Setting("run", "on_existing", "ON_EXISTING", _choice(ON_EXISTING), "resume"),
-)
-_BY_SECTION: dict[str, dict[str, Setting]] = {}
-for _s in SETTINGS:
-    _BY_SECTION.setdefault(_s.section, {})[_s.key] = _s
-
-
-def _apply(values: dict[str, dict[str, Any]], setting: Setting, raw: Any, origin: str) -> None:
-    try:
-        value = setting.parse(raw)
-    except ValueError as exc:
-        if origin == "environment":
-            where = f"{setting.env}={raw!r}"
-            example = f"{setting.env}={setting.example}"
-        elif origin == "flag":
-            where = f"--{setting.key.replace('_', '-')} {raw!r}"
-            example = f"--{setting.key.replace('_', '-')} {setting.example}"
-        else:
-            where = f"{origin} [{setting.section}] {setting.key} = {raw!r}"
-            example = f"{setting.key} = {setting.example!r}"
-        raise ConfigError(f"{where}: expected {exc}, e.g. {example}") from None
-    values[setting.section][setting.key] = value
+def _build(values: Mapping[str, Mapping[str, Any]]) -> RunConfig:
+    parts = {name: cls(**values.get(name, {})) for name, cls in SECTIONS.items() if name != "run"}
+    return RunConfig(**parts, **values.get("run", {}))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -323,14 +232,7 @@ def load_config(
     ``flags`` maps setting keys to values (None means "not given"). Empty environment variables count as
     unset, so ``NUM_TRIALS=`` in a compose file falls back to the default.
     """
-    base = base or RunConfig()
-    values: dict[str, dict[str, Any]] = {
-        "generation": dataclasses.asdict(base.generation),
-        "cameras": dataclasses.asdict(base.cameras),
-        "workers": dataclasses.asdict(base.workers),
-        "randomization": dataclasses.asdict(base.randomization),
-        "run": {"on_existing": base.on_existing},
-    }
+    values = _values(base or RunConfig())
     if config_file is not None:
         _merge_toml(values, _read_toml(Path(config_file)), str(config_file))
     env = os.environ if env is None else env
@@ -341,18 +243,10 @@ def load_config(
     for key, raw in (flags or {}).items():
         if raw is None:
             continue
-        matches = [s for s in SETTINGS if s.key == key]
-        if not matches:
+        if key not in _BY_KEY:
             raise ValueError(f"unknown setting {key!r}")
-        _apply(values, matches[0], raw, "flag")
-    cfg = RunConfig(
-        generation=GenerationConfig(**values["generation"]),
-        cameras=CameraConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values["cameras"].items()}),
-        workers=WorkerConfig(**values["workers"]),
-        randomization=RandomizationConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                            for k, v in values["randomization"].items()}),
-        on_existing=values["run"]["on_existing"],
-    )
+        _apply(values, _BY_KEY[key], raw, "flag")
+    cfg = _build(values)
     _check_consistency(cfg)
     return cfg
 
@@ -381,12 +275,7 @@ def to_toml(cfg: RunConfig) -> str:
             out[k] = str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
         return out
 
-    doc = {
-        "generation": section(cfg.generation),
-        "cameras": section(cfg.cameras),
-        "workers": section(cfg.workers),
-        "randomization": section(cfg.randomization),
-    }
+    doc = {name: section(getattr(cfg, name)) for name in SECTIONS if name != "run"}
     return toml.dumps(doc)
 
 
@@ -396,15 +285,9 @@ def from_toml_text(text: str, origin: str) -> RunConfig:
         doc = toml.loads(text)
     except toml.TomlDecodeError as exc:
         raise ConfigError(f"{origin} is not valid TOML ({' '.join(str(exc).split())})") from None
-    values: dict[str, dict[str, Any]] = {"generation": {}, "cameras": {}, "workers": {}, "randomization": {},
-                                         "run": {}}
+    values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     _merge_toml(values, doc, origin)
-    return RunConfig(
-        generation=GenerationConfig(**values["generation"]),
-        cameras=CameraConfig(**values["cameras"]),
-        workers=WorkerConfig(**values["workers"]),
-        randomization=RandomizationConfig(**values["randomization"]),
-    )
+    return _build(values)
 
 
 def resolve_input(cfg: RunConfig) -> RunConfig:

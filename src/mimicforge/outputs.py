@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
-import shutil
 import math
 import os
-from collections.abc import Iterator
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import h5py
+import numpy as np
 
 from mimicforge.datasets import layout  # constants only
 from mimicforge.errors import ConfigError, OutputExistsError
+from mimicforge.goal import Summary  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from mimicforge.config import RunConfig
@@ -138,12 +141,14 @@ class ImageFolders:
 class RunOutputs:
     """The files one run (or one worker's shard) writes, opened crash-safely the same way by both engines:
     ``name.hdf5`` and, with ``keep_failed``, ``name_failed.hdf5`` (``DatasetWriter``), the metrics log, the
-    resolved settings, and the image folders (anything with ``prepare(mode, next_index)``)."""
+    resolved settings, and the image folders. ``commit_attempt`` is the one path by which an attempt of
+    either engine reaches them."""
 
     def __init__(self, paths: OutputPaths, *, env_name: str, mode: str, keep_failed: bool, config_text: str,
-                 env_args: dict[str, Any] | None = None, images: Any = None) -> None:
+                 env_args: dict[str, Any] | None = None, images: ImageFolders | None = None) -> None:
         from mimicforge.datasets import DatasetWriter, layout
 
+        self.images = images
         self._resources = contextlib.ExitStack()  # closes in reverse order, also after a failed open
         attrs = {layout.ATTR_CONFIG: config_text}
         try:
@@ -164,6 +169,36 @@ class RunOutputs:
         except BaseException:
             self.close()
             raise
+
+    def commit_attempt(self, episode: Mapping[str, Any], record: MetricsRecord, *,
+                       stage_images: Callable[[int], None] | None = None, started: float | None = None) -> str | None:
+        """Persist one finished attempt: a success's frames staged (``stage_images(k)`` fills the partial
+        folders of demo ``k``), the demo committed to ``name.hdf5``, its folders renamed into place; a
+        failure to ``name_failed.hdf5`` when kept; then the metrics line. Fills ``record.demo`` (and
+        ``record.seconds``, measured from the ``time.perf_counter()`` value ``started``); returns the name."""
+        from mimicforge.datasets import layout
+
+        attrs = {layout.ATTR_ATTEMPT: np.int64(record.attempt), layout.ATTR_WORKER: np.int64(record.worker)}
+        record.add_motion(episode)
+        if record.source_steps is not None:
+            attrs[layout.ATTR_SOURCE_STEPS] = np.int64(record.source_steps)
+        if record.success:
+            k = self.writer.next_index
+            if stage_images is not None and self.images is not None:
+                try:
+                    stage_images(k)
+                except BaseException:
+                    self.images.discard(k)
+                    raise
+            record.demo = self.writer.write_demo(episode, True, attrs)
+            if self.images is not None:
+                self.images.commit(k)
+        elif self.failed_writer is not None:
+            record.demo = self.failed_writer.write_demo(episode, False, attrs)
+        if started is not None:
+            record.seconds = time.perf_counter() - started
+        self.metrics.write(record)
+        return record.demo
 
     def close(self) -> None:
         self._resources.close()
@@ -187,6 +222,15 @@ class MetricsRecord:
     source_steps: int | None = None  # total length of the source segments it was built from
     length_ratio: float | None = None  # steps / source_steps
     idle_share: float | None = None  # share of idle steps (hand and fingers still)
+
+    def add_motion(self, episode: Mapping[str, Any]) -> None:
+        """Fill the idle share from the episode's observations and the length ratio from ``source_steps``."""
+        from mimicforge.datasets.motion import episode_idle_share
+
+        if self.idle_share is None:
+            self.idle_share = episode_idle_share(episode.get("obs", {}))
+        if self.length_ratio is None and self.source_steps:
+            self.length_ratio = self.steps / self.source_steps
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -249,51 +293,6 @@ def read_metrics(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ runs over these files (both engines)
-@dataclass
-class Summary:
-    output: str
-    target: int
-    stop_on: str
-    successes: int  # in the output file, resumed ones included
-    attempts: int  # attempt indices used so far, resumed ones included
-    new_successes: int
-    new_attempts: int
-    seconds: float
-    reached: bool
-
-    # Over the successes of this run that report them (note_motion): steps, source steps, idle share
-    kept_steps: int = 0
-    kept_source_steps: int = 0
-    kept_idle: float = 0.0
-    kept_measured: int = 0
-
-    @property
-    def success_rate(self) -> float:
-        return self.new_successes / self.new_attempts if self.new_attempts else 0.0
-
-    def note_motion(self, record: MetricsRecord | dict[str, Any]) -> None:
-        """Count a successful attempt's length and idleness into the run's means."""
-        r = asdict(record) if isinstance(record, MetricsRecord) else record
-        if not r.get("success") or r.get("source_steps") is None or r.get("idle_share") is None:
-            return
-        self.kept_steps += int(r["steps"])
-        self.kept_source_steps += int(r["source_steps"])
-        self.kept_idle += float(r["idle_share"])
-        self.kept_measured += 1
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for key in ("kept_steps", "kept_source_steps", "kept_idle", "kept_measured"):
-            d.pop(key)
-        d["success_rate"] = round(self.success_rate, 4)
-        d["seconds"] = round(self.seconds, 3)
-        n = self.kept_measured
-        d["mean_steps"] = round(self.kept_steps / n, 1) if n else None
-        d["length_ratio"] = round(self.kept_steps / self.kept_source_steps, 4) if self.kept_source_steps else None
-        d["idle_share"] = round(self.kept_idle / n, 4) if n else None
-        return d
-
-
 @dataclass(frozen=True)
 class Resumed:
     successes: int  # demos already in name.hdf5

@@ -1,7 +1,7 @@
 """Entry of ``standalone/generate.py``: ``mimicforge generate`` on the Isaac Lab engine, inside Isaac Sim.
 
 Same flags, environment variables and exit codes as ``mimicforge generate`` (the parser and the settings
-resolution are the CLI's), plus ``--device`` and ``--stall-timeout``. The order of the ending matters:
+resolution are the CLI's), plus ``--device``. The order of the ending matters:
 errors are printed and the outputs closed *before* Kit shuts down, because Kit's fast shutdown may end
 the process on its own. Where the installed Isaac Sim cannot keep a non-zero status through that, the
 status is also written to ``$MIMICFORGE_STATUS_FILE`` (``launch.sh`` sets it and exits with it).
@@ -27,8 +27,6 @@ STATUS_FILE_ENV = "MIMICFORGE_STATUS_FILE"
 def _extra_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--device", default="cuda:0", help="simulation device for Isaac Lab (default cuda:0)")
-    p.add_argument("--stall-timeout", type=float, default=None,
-                   help="seconds without a finished attempt before the run counts as stuck (default 900)")
     return p
 
 
@@ -47,8 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = _generation_config(args)
         if cfg.generation.engine == "mujoco":
             raise ConfigError(f"{PROG} runs the Isaac Lab engine; for ENGINE=mujoco run 'mimicforge generate'")
-        if extra.stall_timeout is not None and not extra.stall_timeout > 0:
-            raise ConfigError(f"--stall-timeout {extra.stall_timeout!r}: expected a positive number of seconds")
         driver.plan_run(cfg)  # fail fast, before Kit starts
         from mimicforge.run.progress import Progress
 
@@ -57,8 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         state["sim"] = driver.launch(cfg, device=extra.device)
         summary = None
         try:
-            summary = driver.generate(cfg, state["sim"], device=extra.device, on_attempt=progress,
-                                      stall_timeout=extra.stall_timeout or driver.DEFAULT_STALL_TIMEOUT)
+            summary = driver.generate(cfg, state["sim"], device=extra.device, on_attempt=progress)
         finally:
             progress.close(summary)
         if args.json:

@@ -134,3 +134,30 @@ def test_readers_can_open_while_writer_is_open(tmp_path):
         w.write_demo(make_episode(10, 1), success=True)
         with h5py.File(out, "r") as f:
             assert len(f["data"]) == 2
+
+
+def test_writer_without_hard_links_keeps_every_demo(tmp_path, monkeypatch):
+    """File systems without hard links (network shares, mounted buckets): every write returns normally and
+    every demo is committed, also across a reopen in append mode."""
+    import errno
+    import os
+
+    def no_link(src, dst, *args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    out = tmp_path / "gen.hdf5"
+    eps = [make_episode(20 + i, seed=i) for i in range(4)]
+    with DatasetWriter(out, env_name=ENV) as w:
+        names = [w.write_demo(ep, success=True) for ep in eps[:3]]
+        w.update_env_args({"sim_args": {"dt": 0.01}})
+    assert names == ["demo_0", "demo_1", "demo_2"]
+    with DatasetWriter(out, env_name=ENV, mode="append") as w:
+        assert w.write_demo(eps[3], success=True) == "demo_3"
+    with DatasetReader(out) as r:
+        assert r.demo_names == ["demo_0", "demo_1", "demo_2", "demo_3"]
+        for name, ep in zip(r.demo_names, eps):
+            np.testing.assert_array_equal(r.demo(name).actions, ep["actions"])
+        assert r.env_args["sim_args"] == {"dt": 0.01}
+    assert validate(out) == []
+    assert not companion(out, "shadow").exists()

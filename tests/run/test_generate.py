@@ -112,7 +112,7 @@ def test_same_seed_same_output(cli, real_dataset, tmp_path):
 
 
 def _start(real_dataset, out, n, *extra):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(REPO / "src"), str(REPO)))}
     env.pop("MIMICFORGE_DEBUG", None)
     return subprocess.Popen(
         [sys.executable, "-m", "mimicforge", "generate", "--input", str(real_dataset), "--output", str(out),

@@ -27,7 +27,7 @@ class Run:
     """A ``mimicforge generate`` process whose stderr is collected live."""
 
     def __init__(self, real_dataset, out, *args):
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(REPO / "src"), str(REPO)))}
         env.pop("MIMICFORGE_DEBUG", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mimicforge", "generate", "--input", str(real_dataset), "--output", str(out),
@@ -146,6 +146,7 @@ def test_worker_error_reaches_the_supervisor_with_its_traceback(tmp_path, real_d
     import multiprocessing as mp
 
     from mimicforge.config import load_config
+    from mimicforge.run.links import WorkerLinks
     from mimicforge.run.worker import WorkerSpec, worker_main
 
     bad = tmp_path / "unannotated.hdf5"
@@ -155,14 +156,20 @@ def test_worker_error_reaches_the_supervisor_with_its_traceback(tmp_path, real_d
             del dst["data"][name]["obs/datagen_info"]
     cfg = load_config(env={"INPUT_FILE": str(bad), "OUTPUT_FILE": str(tmp_path / "gen.hdf5")})
     ctx = mp.get_context("spawn")
-    queue, stop = ctx.Queue(), ctx.Event()
+    links, stop = WorkerLinks(ctx), ctx.Event()
     spec = WorkerSpec(worker=0, cfg=cfg, engine="mujoco", first_attempt=0, attempt_limit=None, parent_pid=os.getpid())
-    p = ctx.Process(target=worker_main, args=(spec, queue, stop))
+    p = ctx.Process(target=worker_main, args=(spec, links.open(0), stop))
     p.start()
-    p.join(60)
+    links.started(0)
+    received = []
+    deadline = time.time() + 60
+    while links.is_open(0) and time.time() < deadline:
+        received += links.receive(timeout=0.2)
+    p.join(10)
     assert p.exitcode == 1
-    kind, worker, message, tb = queue.get(timeout=10)
-    assert (kind, worker) == ("error", 0)
+    assert len(received) == 1, received
+    worker, (kind, sender, message, tb) = received[0]
+    assert (kind, worker, sender) == ("error", 0, 0)
     assert "DatasetFormatError" in message and "obs/datagen_info" in message
     assert "Traceback (most recent call last)" in tb and "load_source_dataset" in tb
 
@@ -206,3 +213,47 @@ def test_sigterm_stops_all_workers_and_merges(real_dataset, tmp_path):
     assert validate(out) == [] and not out.with_name("gen.shards").exists()
     keys, hashes = keys_and_hashes(out)
     assert len(keys) >= 2 and len(set(hashes)) == len(hashes)
+
+
+def test_workers_output_carries_the_runs_own_settings(cli, real_dataset, tmp_path):
+    """The merged HDF5 of a --workers 2 run stores the run's settings (its own output file), not a shard's."""
+    import toml
+
+    out = tmp_path / "par.hdf5"
+    r = cli("generate", "--input", str(real_dataset), "--output", str(out), "--workers", "2", "--num-trials", "2",
+            "--seed", "3", "--keep-failed", "--max-consecutive-failures", "50")
+    assert r.returncode == 0, r.stderr
+    for path in (out, out.with_name("par_failed.hdf5")):
+        if not path.exists():  # no failed attempt in this run
+            continue
+        with DatasetReader(path) as rd:
+            saved = toml.loads(str(rd.data_attrs["mimicforge_config"]))
+        assert saved["generation"]["output_file"] == str(out), (path, saved["generation"])
+        assert saved["workers"]["workers"] == 2
+        assert saved["cameras"]["output_dir"] == "output"
+    assert toml.loads(out.with_name("par.config.toml").read_text())["generation"]["output_file"] == str(out)
+
+
+@pytest.mark.slow
+def test_stalled_workers_end_the_run_with_a_clear_error(real_dataset, tmp_path):
+    """Workers that stop making progress (SIGSTOP: alive, silent) hit the run-level stall limit; the run ends
+    with one clear line and a valid output instead of waiting forever. Takes about a minute (grace periods)."""
+    out = tmp_path / "stall.hdf5"
+    run = Run(real_dataset, out, "--workers", "2", "--num-trials", "50", "--stall-timeout", "15")
+    try:
+        run.wait_until(lambda: run.count("attempts (") >= 1)  # the workers are generating
+        pids = worker_pids(run.proc.pid)
+        assert len(pids) == 2
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        code, _ = run.finish(timeout=180)
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+    last = run.lines[-1].strip()
+    assert code == 1, "".join(run.lines[-10:])
+    assert last.startswith("mimicforge: error: no generation attempt finished in 15 s across 2 workers"), last
+    assert wait_gone(pids, 30)
+    with h5py.File(out, "r") as f:  # complete and readable; holds the demos finished before the stall
+        assert int(f["data"].attrs["total"]) >= 0
+    assert not out.with_name("stall.shards").exists()

@@ -240,9 +240,12 @@ class DatasetWriter:
             raise
         shadow.close()
         self._shadow = None
-        self._swap()
+        linked = self._swap()
         if self.durable:
             fsync_dir(self.path.parent)
+        if not linked:  # no former committed file to reuse: the next shadow is a copy of the committed one
+            self._rebuild_shadow()
+            return
         # The committed file now has the change; bring the new shadow (the former committed file) level.
         try:
             self._shadow = h5py.File(self._shadow_path, "r+", locking=False)
@@ -252,8 +255,10 @@ class DatasetWriter:
             self._rebuild_shadow()
             raise
 
-    def _swap(self) -> None:
-        """Make the shadow the committed file, atomically; the former committed file becomes the shadow."""
+    def _swap(self) -> bool:
+        """Make the shadow the committed file, atomically. With hard links the former committed file becomes
+        the shadow (returns True); without them (many network shares and mounted buckets) it is simply
+        replaced, and the caller copies the committed file to a fresh shadow (returns False)."""
         if self._links_ok:
             try:
                 os.link(self.path, self._swap_path)
@@ -263,6 +268,7 @@ class DatasetWriter:
         os.replace(self._shadow_path, self.path)
         if self._links_ok:
             os.replace(self._swap_path, self._shadow_path)
+        return self._links_ok
 
     def _rebuild_shadow(self) -> None:
         """A fresh shadow copied from the committed file (a new inode, so no reader of the old one is hurt)."""

@@ -12,12 +12,12 @@ import contextlib
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 
 from mimicforge.config import RunConfig, resolve_input  # noqa: F401 (resolve_input re-exported)
-from mimicforge.errors import GenerationStalled, Interrupted
+from mimicforge.errors import Interrupted
+from mimicforge.goal import GoalTracker
 from mimicforge.mimic.generator import TrialAborted
 from mimicforge.outputs import MetricsRecord, OutputPaths, Summary, output_mode  # noqa: F401 (re-exported)
 from mimicforge.run.session import EnvFactory, Session
@@ -77,45 +77,25 @@ def run_generation(
     engine = "mujoco" if g.engine == "auto" else g.engine
     stop = stop or StopFlag()
     session = Session(cfg, paths, env_factory or default_env_factory(engine), engine_name=engine, mode=mode)
-    start_successes, start_attempt = session.successes, session.next_attempt
     if mode == "append":
-        log.info("resuming %s: %d successes, %d attempts on record", paths.dataset, start_successes, start_attempt)
-    t0 = time.perf_counter()
-    summary = Summary(str(paths.dataset), g.num_trials, g.stop_on, start_successes, start_attempt, 0, 0, 0.0, False)
-
-    def goal_reached() -> bool:
-        done = summary.successes if g.stop_on == "successes" else summary.attempts
-        return done >= g.num_trials
-
-    consecutive_failures = 0
+        log.info("resuming %s: %d successes, %d attempts on record", paths.dataset, session.successes,
+                 session.next_attempt)
+    tracker = GoalTracker(str(paths.dataset), target=g.num_trials, stop_on=g.stop_on, successes=session.successes,
+                          attempts=session.next_attempt, max_consecutive_failures=g.max_consecutive_failures)
     try:
         with stop.installed():
-            while not goal_reached():
-                if stop():
-                    break
+            while not tracker.goal_reached() and not stop():
                 try:
                     record = session.attempt(stop_requested=stop)
                 except TrialAborted:
                     break
-                summary.attempts = session.next_attempt
-                summary.new_attempts += 1
-                summary.successes = session.successes
-                summary.new_successes += int(record.success)
-                summary.note_motion(record)
-                summary.seconds = time.perf_counter() - t0
-                consecutive_failures = 0 if record.success else consecutive_failures + 1
+                tracker.record(record.success, record)
                 if on_attempt is not None:
-                    on_attempt(record, summary)
-                if consecutive_failures >= g.max_consecutive_failures:
-                    raise GenerationStalled(
-                        f"{consecutive_failures} attempts in a row failed ({summary.new_successes} successes in "
-                        f"{summary.new_attempts} attempts this run); the source demos may not suit this task or "
-                        "engine. Check them with 'mimicforge replay', or raise --max-consecutive-failures"
-                    )
+                    on_attempt(record, tracker.summary)
+                tracker.check()
     finally:
         session.close()
-    summary.seconds = time.perf_counter() - t0
-    summary.reached = goal_reached()
+    summary = tracker.finish()
     if stop.signum is not None:
         raise Interrupted(
             f"stopped by {signal.Signals(stop.signum).name} after {summary.successes} successes in "

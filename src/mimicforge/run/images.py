@@ -21,14 +21,10 @@ from mimicforge.outputs import STEP_DIGITS, ImageFolders
 class FrameSink:
     def __init__(self, output_dir: str | Path, cameras: Sequence[str], modalities: Sequence[str]) -> None:
         self.folders = ImageFolders(output_dir, [(c, m) for c in cameras for m in modalities])
-        self._index: int | None = None
-
-    def prepare(self, mode: str, next_index: int) -> None:
-        self.folders.prepare(mode, next_index)
 
     def write_episode(self, env: MimicEnv, demo_index: int, episode: dict[str, Any]) -> None:
-        """Render every recorded state of ``episode`` into the partial folders of demo ``demo_index``."""
-        self._index = demo_index
+        """Render every recorded state of ``episode`` into the partial folders of demo ``demo_index``
+        (``outputs.RunOutputs.commit_attempt`` renames them once the demo is committed)."""
         self.folders.fresh_partials(demo_index)
         states = episode["states"]
         for t in range(1 + len(episode["actions"])):
@@ -36,13 +32,3 @@ class FrameSink:
             for cam, mod in self.folders.streams:
                 write_png(self.folders.partial(cam, mod, demo_index) / f"step_{t:0{STEP_DIGITS}d}.png", mod,
                           env.render(cam, mod))
-
-    def commit(self) -> None:
-        assert self._index is not None
-        self.folders.commit(self._index)
-        self._index = None
-
-    def discard(self) -> None:
-        if self._index is not None:
-            self.folders.discard(self._index)
-            self._index = None

@@ -10,16 +10,15 @@ one GPU.
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Callable
 from typing import Any
 
 from mimicforge.config import RunConfig
-from mimicforge.errors import BackendUnavailable, ConfigError, GenerationStalled
+from mimicforge.errors import BackendUnavailable, ConfigError
+from mimicforge.goal import GoalTracker, Summary
 from mimicforge.outputs import MetricsRecord, read_metrics
-from mimicforge.run.generate import Summary, resolve_input
-from mimicforge.run.shards import ShardLayout, finalize, prepare_sharded_run
+from mimicforge.run.generate import resolve_input
+from mimicforge.run.shards import ShardLayout, finalize, prepare_sharded_run, shard_quotas
 
 log = logging.getLogger(__name__)
 
@@ -34,29 +33,18 @@ def _import_ray() -> Any:
 
 def shard_task(cfg: RunConfig, worker: int, engine: str, first_attempt: int, quota: int) -> dict[str, int]:
     """Body of one Ray task: generate into shard ``worker`` until it holds ``quota`` successes
-    (stop_on = successes) or has used attempts up to index ``quota`` (stop_on = attempts)."""
-    from mimicforge.backends import make_env_factory
-    from mimicforge.mimic.generator import TrialAborted
-    from mimicforge.run.session import Session
-    from mimicforge.run.worker import shard_config
+    (stop_on = successes) or has used attempts up to index ``quota`` (stop_on = attempts). The driver
+    watches the whole run's goal and limits; the task's own tracker stops a shard that cannot succeed."""
+    from mimicforge.run.shards import open_shard, shard_attempts
 
-    lay = ShardLayout.for_run(cfg)
-    lay.root.mkdir(parents=True, exist_ok=True)
-    paths = lay.worker_paths(worker)
-    mode = "append" if paths.dataset.exists() else "create"
-    session = Session(shard_config(cfg, lay, worker), paths, make_env_factory(engine), worker=worker,
-                      engine_name=engine, mode=mode, first_attempt=first_attempt)
-    by_successes = cfg.generation.stop_on == "successes"
-    failures_in_a_row = 0
+    g = cfg.generation
+    session = open_shard(cfg, worker, engine, first_attempt)
+    tracker = GoalTracker(str(session.paths.dataset), target=quota, stop_on=g.stop_on,
+                          max_consecutive_failures=g.max_consecutive_failures, where=f" in shard {worker}")
     try:
-        while (session.successes if by_successes else session.next_attempt) < quota:
-            try:
-                rec = session.attempt()
-            except TrialAborted:
-                break
-            failures_in_a_row = 0 if rec.success else failures_in_a_row + 1
-            if failures_in_a_row >= cfg.generation.max_consecutive_failures:
-                raise GenerationStalled(f"shard {worker}: {failures_in_a_row} attempts in a row failed")
+        for rec in shard_attempts(session, quota, lambda: False):
+            tracker.record(rec.success)
+            tracker.check()
         return {"worker": worker, "successes": session.successes, "next_attempt": session.next_attempt}
     finally:
         session.close()
@@ -80,12 +68,7 @@ def run_on_ray(
     lay, resumed = prepare_sharded_run(cfg)
     out = lay.out
     shards = cfg.workers.workers
-    if g.stop_on == "successes":
-        need = max(0, g.num_trials - resumed.successes)
-        quotas = {w: math.ceil(need / shards) for w in range(shards)}
-    else:
-        share, extra = divmod(g.num_trials, shards)
-        quotas = {w: share + (1 if w < extra else 0) for w in range(shards)}
+    quotas = shard_quotas(cfg, shards, resumed, independent=True)
 
     started_here = not ray.is_initialized()
     if started_here:
@@ -95,9 +78,10 @@ def run_on_ray(
                      **({} if address else {"num_cpus": max(shards, 1)}))
         except ConnectionError as exc:
             raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {exc}") from None
-    t0 = time.perf_counter()
-    summary = Summary(str(out.dataset), g.num_trials, g.stop_on, resumed.successes,
-                      sum(resumed.next_attempt.values()), 0, 0, 0.0, False)
+    tracker = GoalTracker(str(out.dataset), target=g.num_trials, stop_on=g.stop_on, successes=resumed.successes,
+                          attempts=sum(resumed.next_attempt.values()),
+                          max_consecutive_failures=g.max_consecutive_failures, stall_timeout=g.stall_timeout,
+                          where=f" across {shards} Ray tasks")
     try:
         remote = ray.remote(shard_task).options(
             num_cpus=1, num_gpus=1 if engine == "isaaclab" else 0, max_retries=cfg.workers.max_restarts,
@@ -107,37 +91,34 @@ def run_on_ray(
                 if quotas[w] > 0]
         seen: set[tuple[int, int]] = set()
         pending = list(refs)
-        while pending:
+        error: BaseException | None = None
+        while pending and error is None:
             _, pending = ray.wait(pending, timeout=poll, num_returns=len(pending))
-            _relay_progress(lay, shards, seen, summary, on_attempt, t0)
+            _relay_progress(lay, shards, seen, tracker, on_attempt)
+            error = tracker.failure_streak() or tracker.stalled()
+        if error is not None:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise error
         ray.get(refs)  # raises the first task error, if any
-        _relay_progress(lay, shards, seen, summary, on_attempt, t0)
+        _relay_progress(lay, shards, seen, tracker, on_attempt)
     finally:
         if started_here:
             ray.shutdown()
-    outcome = finalize(lay, cfg)
-    summary.successes = outcome.successes
-    summary.seconds = time.perf_counter() - t0
-    summary.reached = (summary.successes if g.stop_on == "successes" else summary.attempts) >= g.num_trials
-    return summary
+        outcome = finalize(lay, cfg)
+    return tracker.finish(outcome.successes)
 
 
-def _relay_progress(lay: ShardLayout, shards: int, seen: set[tuple[int, int]], summary: Summary,
-                    on_attempt: Callable[[MetricsRecord, Summary], None] | None, t0: float) -> None:
-    """Feed new shard metrics records (read from shared storage) to the progress callback."""
+def _relay_progress(lay: ShardLayout, shards: int, seen: set[tuple[int, int]], tracker: GoalTracker,
+                    on_attempt: Callable[[MetricsRecord, Summary], None] | None) -> None:
+    """Feed new shard metrics records (read from shared storage) to the tracker and the progress callback."""
     for w in range(shards):
         for rec in read_metrics(lay.worker_paths(w).metrics):
             key = (int(rec.get("worker", w)), int(rec.get("attempt", -1)))
             if key in seen:
                 continue
             seen.add(key)
-            summary.new_attempts += 1
-            summary.attempts += 1
-            if rec.get("success"):
-                summary.new_successes += 1
-                summary.successes += 1
-                summary.note_motion(rec)
-            summary.seconds = time.perf_counter() - t0
+            tracker.record(bool(rec.get("success")), rec)
             if on_attempt is not None:
                 fields = {k: rec.get(k) for k in MetricsRecord.__dataclass_fields__ if k != "extra"}
-                on_attempt(MetricsRecord(**fields), summary)
+                on_attempt(MetricsRecord(**fields), tracker.summary)

@@ -18,8 +18,7 @@ import numpy as np
 
 from mimicforge.backends.base import EpisodeRecorder, MimicEnv
 from mimicforge.config import GenerationConfig, RunConfig, to_toml
-from mimicforge.datasets import DatasetReader, layout, load_source_dataset
-from mimicforge.datasets.motion import episode_idle_share
+from mimicforge.datasets import DatasetReader, load_source_dataset
 from mimicforge.errors import ConfigError
 from mimicforge.mimic.execution import ISAAC_PARITY, Refinements
 from mimicforge.mimic.generator import MimicGenerator, MimicSettings
@@ -107,7 +106,7 @@ class Session:
             self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=g.keep_failed,
                                       config_text=to_toml(cfg),
                                       env_args={"sim_args": dict(sim_args)} if sim_args else None,
-                                      images=self.sink)
+                                      images=self.sink.folders if self.sink is not None else None)
             self._resources.callback(self.outputs.close)
             self.writer, self.failed_writer = self.outputs.writer, self.outputs.failed_writer
             self.metrics = self.outputs.metrics
@@ -126,31 +125,15 @@ class Session:
         seed = attempt_seed(self.cfg.generation.seed, self.worker, index)
         t0 = time.perf_counter()
         result = self.generator.run_trial(seed, self.recorder, stop_requested)
-        attrs = {layout.ATTR_ATTEMPT: np.int64(index), layout.ATTR_WORKER: np.int64(self.worker),
-                 layout.ATTR_SOURCE_STEPS: np.int64(result.source_steps)}
-        demo = None
         assert result.episode is not None
-        if result.success:
-            if self.sink is not None:
-                try:
-                    self.sink.write_episode(self.env, self.writer.next_index, result.episode)
-                except BaseException:
-                    self.sink.discard()
-                    raise
-            demo = self.writer.write_demo(result.episode, True, attrs)
-            if self.sink is not None:
-                self.sink.commit()
-        elif self.failed_writer is not None:
-            demo = self.failed_writer.write_demo(result.episode, False, attrs)
-        seconds = time.perf_counter() - t0
+        episode, sink = result.episode, self.sink
         record = MetricsRecord(
-            attempt=index, success=result.success, steps=result.steps, seconds=seconds,
-            source_demos=list(result.source_demos), failed_subtask=result.failed_subtask, demo=demo,
+            attempt=index, success=result.success, steps=result.steps, seconds=0.0,
+            source_demos=list(result.source_demos), failed_subtask=result.failed_subtask,
             engine=self.engine_name, worker=self.worker, source_steps=result.source_steps,
-            length_ratio=result.steps / result.source_steps if result.source_steps else None,
-            idle_share=episode_idle_share(result.episode.get("obs", {})),
         )
-        self.metrics.write(record)
+        stage = None if sink is None else (lambda k: sink.write_episode(self.env, k, episode))
+        self.outputs.commit_attempt(episode, record, stage_images=stage, started=t0)
         self.next_attempt = index + 1
         return record
 

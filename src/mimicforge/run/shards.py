@@ -13,19 +13,22 @@ again after a crash at any point gives the same result.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from mimicforge.config import RunConfig, to_toml
 from mimicforge.datasets import DatasetReader, DatasetWriter, layout, merge_datasets
 from mimicforge.datasets.writer import companion
-from mimicforge.outputs import OutputPaths, read_metrics
-from mimicforge.run.generate import output_mode
-from mimicforge.run.session import Resumed, demo_keys, scan_existing, write_text_atomic
+from mimicforge.mimic.generator import TrialAborted
+from mimicforge.outputs import MetricsRecord, OutputPaths, output_mode, read_metrics
+from mimicforge.run.session import Resumed, Session, demo_keys, scan_existing, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +69,16 @@ class MergeOutcome:
     failures: int  # demos in OUT_failed after the merge
 
 
-def _merge_into(target: Path, existing: bool, inputs: list[Path], select: list[tuple[int, str]]) -> int:
-    """Rewrite ``target`` atomically as the selected demos (index 0 being ``target`` itself if it exists)."""
+def _merge_into(target: Path, existing: bool, inputs: list[Path], select: list[tuple[int, str]],
+                config_text: str) -> int:
+    """Rewrite ``target`` atomically as the selected demos (index 0 being ``target`` itself if it exists),
+    carrying the run's own settings (a shard's name the worker's shard file as its output)."""
     if not select:
         return 0
     staging = companion(target, "finalizing")
     sources = ([target] if existing else []) + inputs
-    result = merge_datasets(staging, sources, select=select, overwrite=True, skip_empty=True)
+    result = merge_datasets(staging, sources, select=select, overwrite=True, skip_empty=True,
+                            data_attrs={layout.ATTR_CONFIG: config_text})
     os.replace(staging, target)
     return result.num_demos
 
@@ -95,7 +101,8 @@ def finalize(lay: ShardLayout, cfg: RunConfig) -> MergeOutcome:
     offset = 1 if out.dataset.exists() else 0
     select = [(0, name) for name in base.values()] if offset else []
     select += [(offset + i, name) for _, _, i, name in fresh]
-    successes = _merge_into(out.dataset, out.dataset.exists(), shard_files, select) if fresh else len(base)
+    successes = (_merge_into(out.dataset, out.dataset.exists(), shard_files, select, to_toml(cfg)) if fresh
+                 else len(base))
 
     # Images: shard demo folders to their final numbers (idempotent: a folder already moved is skipped).
     final_names = {(w, a): name for (w, a), name in demo_keys(out.dataset).items()}
@@ -118,7 +125,8 @@ def finalize(lay: ShardLayout, cfg: RunConfig) -> MergeOutcome:
                        for (w, a), n in demo_keys(p).items() if (w, a) not in base_failed)
         off = 1 if out.failed.exists() else 0
         sel = ([(0, n) for n in base_failed.values()] if off else []) + [(off + i, n) for _, _, i, n in extra]
-        failures = _merge_into(out.failed, out.failed.exists(), failed_files, sel) if extra else len(base_failed)
+        failures = (_merge_into(out.failed, out.failed.exists(), failed_files, sel, to_toml(cfg)) if extra
+                    else len(base_failed))
 
     _rebuild_metrics(lay, workers, final_names, demo_keys(out.failed) if g.keep_failed else {})
     shutil.rmtree(lay.root, ignore_errors=True)
@@ -168,3 +176,56 @@ def prepare_sharded_run(cfg: RunConfig) -> tuple[ShardLayout, Resumed]:
     if lay.workers_on_disk():
         finalize(lay, cfg)
     return lay, scan_existing(out)
+
+
+# ------------------------------------------------------------------ one shard: quota, opening, attempts
+def shard_quotas(cfg: RunConfig, shards: int, resumed: Resumed, *, independent: bool) -> dict[int, int | None]:
+    """What each shard may do. With stop_on = attempts: attempt indices below its exact share of N (no race
+    at the end). With stop_on = successes: no limit when a supervisor stops every shard at the goal, or, for
+    ``independent`` shards (Ray tasks), an equal share of the successes still needed, rounded up (the merge
+    keeps exactly N)."""
+    g = cfg.generation
+    if g.stop_on == "attempts":
+        share, extra = divmod(g.num_trials, shards)
+        return {w: share + (1 if w < extra else 0) for w in range(shards)}
+    if not independent:
+        return {w: None for w in range(shards)}
+    need = max(0, g.num_trials - resumed.successes)
+    return {w: math.ceil(need / shards) for w in range(shards)}
+
+
+def shard_config(cfg: RunConfig, lay: ShardLayout, worker: int) -> RunConfig:
+    """The run's settings pointed at one worker's shard files and image staging folder."""
+    return dataclasses.replace(
+        cfg,
+        generation=dataclasses.replace(cfg.generation, output_file=lay.worker_paths(worker).dataset),
+        cameras=dataclasses.replace(cfg.cameras, output_dir=lay.worker_image_dir(worker)),
+    )
+
+
+def open_shard(cfg: RunConfig, worker: int, engine: str, first_attempt: int) -> Session:
+    """Worker ``worker``'s session on its shard: resumed if the shard's dataset exists, else created fresh
+    (leftovers of a shard whose dataset was never created are removed first)."""
+    from mimicforge.backends import make_env_factory
+
+    lay = ShardLayout.for_run(cfg)
+    lay.root.mkdir(parents=True, exist_ok=True)
+    paths = lay.worker_paths(worker)
+    mode = "append" if paths.dataset.exists() else "create"
+    if mode == "create":
+        for p in paths.all():
+            p.unlink(missing_ok=True)
+    return Session(shard_config(cfg, lay, worker), paths, make_env_factory(engine), worker=worker,
+                   engine_name=engine, mode=mode, first_attempt=first_attempt)
+
+
+def shard_attempts(session: Session, quota: int | None, should_stop: Callable[[], bool]) -> Iterator[MetricsRecord]:
+    """Attempts on one shard until its quota (successes or attempt indices, as the run stops on) or a stop."""
+    by_successes = session.cfg.generation.stop_on == "successes"
+    while not should_stop():
+        if quota is not None and (session.successes if by_successes else session.next_attempt) >= quota:
+            return
+        try:
+            yield session.attempt(stop_requested=should_stop)
+        except TrialAborted:
+            return

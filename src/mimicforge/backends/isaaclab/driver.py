@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +34,11 @@ from mimicforge.backends.isaaclab.watchdog import Counters, Watchdog, WatchdogAb
 from mimicforge.config import GenerationConfig, RandomizationConfig, RunConfig, resolve_input, to_toml
 from mimicforge.datasets import DatasetReader
 from mimicforge.errors import BackendUnavailable, ConfigError, GenerationStalled, Interrupted
+from mimicforge.goal import GoalTracker
 from mimicforge.outputs import MetricsRecord, OutputPaths, Resumed, Summary, output_mode, scan_existing
 from mimicforge.tasks import TASKS
 
 log = logging.getLogger(__name__)
-
-DEFAULT_STALL_TIMEOUT = 900.0  # seconds without a finished attempt before the run counts as stuck
 
 
 @dataclass(frozen=True)
@@ -172,22 +170,23 @@ def generate(
     sim: Simulation,
     *,
     device: str = "cuda:0",
-    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    stall_timeout: float | None = None,
     on_attempt: Callable[[MetricsRecord, Summary], None] | None = None,
     watch_interval: float = 0.0,
 ) -> Summary:
     """Generate until the goal with Isaac Lab Mimic; returns the summary or raises GenerationStalled /
-    Interrupted (the outputs hold every attempt that finished, in every case)."""
+    Interrupted (the outputs hold every attempt that finished, in every case). ``stall_timeout``
+    overrides the STALL_TIMEOUT setting (tests)."""
     plan = plan_run(cfg)
     g = plan.cfg.generation
     isaac = sim.isaac
-    t0 = time.monotonic()
-    summary = Summary(str(plan.paths.dataset), g.num_trials, g.stop_on, plan.resumed.successes,
-                      plan.resumed.next_for(0), 0, 0, 0.0, False)
+    tracker = GoalTracker(str(plan.paths.dataset), target=g.num_trials, stop_on=g.stop_on,
+                          successes=plan.resumed.successes, attempts=plan.resumed.next_for(0),
+                          max_consecutive_failures=g.max_consecutive_failures,
+                          stall_timeout=stall_timeout if stall_timeout is not None else g.stall_timeout)
     if plan.remaining == 0:
         log.info("%s already holds its goal (%d %s); nothing to do", plan.paths.dataset, g.num_trials, g.stop_on)
-        summary.reached = True
-        return summary
+        return tracker.finish()
     prepare_event_loop()
     generation = isaac.load_generation()
     signatures = {f: api.signature_of(getattr(generation, f)) for f in api.FUNCTIONS if hasattr(generation, f)}
@@ -211,13 +210,9 @@ def generate(
         frames = FrameSorter(staging.images, cams.output_dir, streams)
 
     def report(record: MetricsRecord) -> None:
-        summary.attempts = record.attempt + 1
-        summary.new_attempts += 1
-        summary.new_successes += int(record.success)
-        summary.successes = plan.resumed.successes + summary.new_successes
-        summary.seconds = time.monotonic() - t0
+        tracker.record(record.success)
         if on_attempt is not None:
-            on_attempt(record, summary)
+            on_attempt(record, tracker.summary)
 
     env = isaac.make_env(plan.env_name, env_cfg)
     collector: Collector | None = None
@@ -242,8 +237,7 @@ def generate(
         gathered = asyncio.gather(*tasks)
         live = collector
         watchdog = Watchdog(loop, tasks, lambda: read_counters(generation), on_progress=lambda _: live.collect(),
-                            stall_timeout=stall_timeout, max_consecutive_failures=g.max_consecutive_failures,
-                            interval=watch_interval)
+                            tracker=tracker, interval=watch_interval)
         try:
             with stop.installed():
                 watchdog.arm()
@@ -268,9 +262,7 @@ def generate(
                 collector.close()
             # Reached only when every staged attempt is in OUT; otherwise staging stays for inspection.
             staging.remove()
-    summary.seconds = time.monotonic() - t0
-    done = summary.successes if g.stop_on == "successes" else summary.attempts
-    summary.reached = done >= g.num_trials
+    summary = tracker.finish(collector.successes if collector is not None else None)
     if error is not None:
         raise error
     if stop.signum is not None:

@@ -120,7 +120,7 @@ class Collector:
         self._env_args: dict[str, object] = {}
         self._last_time = clock()
         self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=keep_failed,
-                                  config_text=config_text, images=frames)
+                                  config_text=config_text, images=frames.folders if frames is not None else None)
         self.writer, self.failed_writer, self.metrics = (self.outputs.writer, self.outputs.failed_writer,
                                                          self.outputs.metrics)
 
@@ -166,25 +166,16 @@ class Collector:
         episode = read_tree(group)
         steps = int(group.attrs.get(layout.ATTR_NUM_SAMPLES, np.asarray(episode[layout.ACTIONS]).shape[0]))
         index = self.next_attempt
-        attrs = {layout.ATTR_ATTEMPT: np.int64(index), layout.ATTR_WORKER: np.int64(0)}
-        demo = None
-        if success:
-            k = self.writer.next_index
-            if self.frames is not None:
-                self.frames.stage_success(self._seen[True], steps, k)
-            demo = self.writer.write_demo(episode, True, attrs)
-            if self.frames is not None:
-                self.frames.commit(k)
-            self.new_successes += 1
-        elif self.failed_writer is not None:
-            demo = self.failed_writer.write_demo(episode, False, attrs)
         now = self.clock()
         record = MetricsRecord(
             attempt=index, success=success, steps=steps, seconds=now - self._last_time,
-            source_demos=[None] * self.num_subtasks, failed_subtask=None, demo=demo, engine="isaaclab", worker=0,
+            source_demos=[None] * self.num_subtasks, failed_subtask=None, engine="isaaclab", worker=0,
         )
+        frames, trial = self.frames, self._seen[True]
+        stage = None if frames is None else (lambda k: frames.stage_success(trial, steps, k))
+        self.outputs.commit_attempt(episode, record, stage_images=stage)
+        self.new_successes += int(success)
         self._last_time = now
-        self.metrics.write(record)
         self.next_attempt = index + 1
         self.new_attempts += 1
         if self.on_attempt is not None:

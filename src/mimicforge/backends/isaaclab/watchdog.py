@@ -9,8 +9,9 @@ is the only code that keeps running while ``env_loop`` spins:
 
 - a done-callback on every generator task fires when one ends (they never end on their own);
 - a tick on every pass of the loop (``interval=0``; cheap: it reads three module globals) notices each
-  finished attempt as it happens, hands it to the collector, and stops the run after
-  ``max_consecutive_failures`` failures in a row or ``stall_timeout`` seconds without a finished attempt.
+  finished attempt as it happens, hands it to the collector (which records it in the run's
+  ``goal.GoalTracker``), and stops the run when the tracker says so: after ``max_consecutive_failures``
+  failures in a row or ``stall_timeout`` seconds without a finished attempt (the same rules as every loop).
 
 To stop ``env_loop`` from inside the loop it raises ``WatchdogAbort``. That is a ``KeyboardInterrupt``
 on purpose: asyncio's callback runner swallows (logs) every other exception and keeps looping, while
@@ -23,12 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mimicforge.errors import GenerationStalled
+from mimicforge.goal import GoalTracker
 
 log = logging.getLogger(__name__)
 
@@ -62,31 +63,25 @@ class Watchdog:
         read_counters: Callable[[], Counters],
         *,
         on_progress: Callable[[Counters], None],
-        stall_timeout: float,
-        max_consecutive_failures: int,
+        tracker: GoalTracker,
         interval: float = 0.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.loop = loop
         self.tasks = list(tasks)
         self.read_counters = read_counters
         self.on_progress = on_progress
-        self.stall_timeout = stall_timeout
-        self.max_consecutive_failures = max_consecutive_failures
+        self.tracker = tracker
         self.interval = interval
-        self.clock = clock
         self.error: BaseException | None = None
-        self.consecutive_failures = 0
         self._armed = False
         self._timer: asyncio.Handle | None = None
         self._last = Counters(0, 0, 0)
-        self._last_change = 0.0
 
     # ------------------------------------------------------------------------------------ lifecycle
     def arm(self) -> None:
         self._armed = True
         self._last = self.read_counters()
-        self._last_change = self.clock()
+        self.tracker.touch()
         for task in self.tasks:
             task.add_done_callback(self._task_done)
         self._schedule()
@@ -143,24 +138,12 @@ class Watchdog:
             self._schedule()
 
     def check(self) -> None:
-        """One watchdog pass: report progress, enforce the failure and time limits."""
-        now = self.clock()
+        """One watchdog pass: hand finished attempts to the collector, enforce the tracker's limits."""
         counters = self.read_counters()
         if counters != self._last:
-            new_successes = counters.success - self._last.success
-            new_failures = counters.failures - self._last.failures
-            self.consecutive_failures = 0 if new_successes > 0 else self.consecutive_failures + max(new_failures, 0)
             self._last = counters
-            self._last_change = now
-            self.on_progress(counters)
-            if self.consecutive_failures >= self.max_consecutive_failures:
-                self.fail(GenerationStalled(
-                    f"{self.consecutive_failures} attempts in a row failed ({counters.success} successes in "
-                    f"{counters.attempts} attempts); Isaac Lab would retry forever. Check the source demos, or "
-                    "raise MAX_CONSECUTIVE_FAILURES / --max-consecutive-failures"
-                ))
-        elif now - self._last_change > self.stall_timeout:
-            self.fail(GenerationStalled(
-                f"no generation attempt finished in {self.stall_timeout:.0f} s ({counters.attempts} attempts so "
-                "far); the simulation looks stuck. Raise --stall-timeout if attempts are really this slow"
-            ))
+            self.on_progress(counters)  # the collector records each attempt in the tracker
+            self.tracker.touch()
+        error = self.tracker.failure_streak() or self.tracker.stalled()
+        if error is not None:
+            self.fail(error)
