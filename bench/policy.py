@@ -3,7 +3,8 @@ the twin. Prints one JSON object.
 
 For each dataset given (``NAME=PATH``), the same network is trained with the same budget (gradient steps,
 batch, learning rate, seed) on CPU torch, then rolled out on the same seeded resets of the twin; the
-success rate comes with a 95 % Wilson interval. Observations are the keys Isaac Lab's robomimic config for
+success rate comes with a 95 % Wilson interval, and so does the share of episodes in which each subtask
+signal fired at least once (``grasp_1``, ``stack_1``, ``grasp_2``): how far the policies get. Observations are the keys Isaac Lab's robomimic config for
 this task uses (``bc_rnn_low_dim.json`` of the Franka stack task: ``eef_pos``, ``eef_quat``,
 ``gripper_pos``, ``object``), the current one and the previous one; the targets are the recorded 7-D actions.
 
@@ -100,21 +101,28 @@ def evaluate(policy: Policy, episodes: int, max_steps: int, seed: int) -> dict:
     from mimicforge.backends.mujoco.env import FrankaStackTwin
 
     successes, lengths = 0, []
+    reached: dict[str, int] = {}
     with FrankaStackTwin() as env:
         for ep in range(episodes):
             obs = env.reset(seed=seed + ep)
             cur = np.concatenate([np.asarray(obs[k], dtype=np.float32).reshape(-1) for k in OBS_KEYS])
             prev = cur
+            fired: set[str] = set()
             for t in range(max_steps):
                 obs = env.step(policy.act(np.concatenate([cur, prev])))
                 prev, cur = cur, np.concatenate([np.asarray(obs[k], dtype=np.float32).reshape(-1) for k in OBS_KEYS])
+                fired.update(k for k, v in env.get_subtask_term_signals().items() if v)
                 if env.is_success():
                     successes += 1
                     lengths.append(t + 1)
                     break
+            for k in fired:
+                reached[k] = reached.get(k, 0) + 1
+    stages = {k: {"rate": round(n / episodes, 4), "interval_95": wilson(n, episodes)} for k, n in sorted(reached.items())}
     return {"episodes": episodes, "successes": successes, "success_rate": round(successes / episodes, 4),
             "interval_95": wilson(successes, episodes),
-            "mean_steps_to_success": round(float(np.mean(lengths)), 1) if lengths else None}
+            "mean_steps_to_success": round(float(np.mean(lengths)), 1) if lengths else None,
+            "subtask_signals_reached": stages}
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
@@ -150,8 +158,9 @@ def robomimic_run(python: str, dataset: Path, epochs: int, timeout: float) -> di
         try:
             proc = subprocess.run([python, "-m", "robomimic.scripts.train", "--config", str(cfg_path),
                                    "--dataset", str(dataset)], capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"trained": False, "error": f"timed out after {timeout:.0f} s"}
+        except subprocess.TimeoutExpired as exc:
+            tail = exc.stdout.decode(errors="replace")[-600:] if isinstance(exc.stdout, bytes) else str(exc.stdout)[-600:]
+            return {"trained": False, "error": f"timed out after {timeout:.0f} s", "stdout_tail": tail}
         wall = time.perf_counter() - t0
     losses = [float(line.split()[-1].rstrip(",")) for line in proc.stdout.splitlines()
               if '"Loss"' in line and line.split()[-1].rstrip(",").replace(".", "", 1).lstrip("-").isdigit()]
