@@ -6,7 +6,8 @@ polls the run's metrics log and its processes: ``first_success_s`` is the time f
 to the first success on disk (a worker commits a demo to its shard before reporting it), and
 ``peak_rss_mb`` is each process's peak resident memory (``VmHWM``): the command's, and each worker's (with one
 worker, the command is the worker). ``efficiency`` =
-rate(2 workers) / (2 x rate(1 worker)). The load on the machine is printed beside the figures.
+rate(2 workers) / (2 x rate(1 worker)); ``successes_per_cpu_min`` divides by the CPU time the command and its
+workers used (on a loaded machine: what free cores would give). The load average is printed beside them.
 
     python bench/scale.py [--successes 120] [--input PATH]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -49,6 +51,20 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def is_worker(pid: int) -> bool:
+    """A generation worker, not multiprocessing's resource tracker."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"resource_tracker" not in fh.read()
+    except OSError:
+        return False
+
+
 def first_success(metrics: Path) -> bool:
     try:
         return '"success":true' in metrics.read_text()
@@ -62,6 +78,7 @@ def rate(src: Path, workers: int, successes: int, workdir: Path) -> dict:
            "--num-trials", str(successes), "--workers", str(workers), "--seed", "1", "--json"]
     env = {**os.environ, "KEEP_FAILED": "0"}
     t0 = time.perf_counter()
+    cpu0 = _children_cpu()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     first = None
     peaks: dict[int, float] = {}
@@ -69,13 +86,14 @@ def rate(src: Path, workers: int, successes: int, workdir: Path) -> dict:
     while proc.poll() is None:
         if first is None and first_success(metrics):
             first = time.perf_counter() - t0
-        for pid in [proc.pid, *children(proc.pid)]:
+        for pid in [proc.pid, *(c for c in children(proc.pid) if is_worker(c))]:
             mb = peak_rss_mb(pid)
             if mb is not None:
                 peaks[pid] = max(peaks.get(pid, 0.0), mb)
         time.sleep(0.05)
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0
     if proc.returncode != 0:
         raise SystemExit(f"scale.py: {' '.join(cmd)} exited {proc.returncode}: {stderr.strip()[-500:]}")
     summary = json.loads(stdout)
@@ -83,6 +101,7 @@ def rate(src: Path, workers: int, successes: int, workdir: Path) -> dict:
     worker_peaks = [round(v, 1) for pid, v in peaks.items() if pid != proc.pid]
     return {"workers": workers, "successes": summary["successes"], "attempts": summary["attempts"],
             "wall_s": round(wall, 2), "successes_per_min": round(summary["successes"] / wall * 60, 2),
+            "cpu_s": round(cpu, 2), "successes_per_cpu_min": round(summary["successes"] / cpu * 60, 2),
             "first_success_s": round(first, 2) if first is not None else None,
             "mean_steps": summary.get("mean_steps"),
             "peak_rss_mb": {"command": round(peaks.get(proc.pid, 0.0), 1),
