@@ -105,6 +105,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     progress = Progress(g.num_trials, g.stop_on, interval=args.progress_interval)
     summary = None
     engine = "mujoco" if g.engine == "auto" else g.engine
+    if engine == "isaaclab":
+        from mimicforge.backends.isaaclab.kit import check_single_process
+
+        check_single_process(cfg)  # --ray / --workers: the twin's; one line here instead of a failed Ray task
     try:
         if cfg.workers.ray:
             from mimicforge.run.ray import run_on_ray
@@ -186,6 +190,12 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_container(args: argparse.Namespace) -> int:
+    from mimicforge.container.command import main as container_main
+
+    return container_main(args)
+
+
 # ------------------------------------------------------------------------------------------ parser
 Command = Callable[[argparse.Namespace], int]
 
@@ -256,6 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("replay", cmd_replay, "Replay each demo's actions open loop in the MuJoCo twin and compare.")
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file with annotated demos")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    from mimicforge.cli_cosmos import add_cosmos_parser
+
+    add_cosmos_parser(sub, _Parser)
+
+    from mimicforge.container.command import add_arguments as container_arguments
+
+    p = add("container", cmd_container, "Check, build and run the Docker images through the Docker SDK.")
+    container_arguments(p)
     return parser
 
 

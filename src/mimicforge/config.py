@@ -49,6 +49,16 @@ TWIN, ISAAC = ("mujoco",), ("isaaclab",)
 _POSITIVE = integer(1, what="a positive integer")
 
 
+def _device(v: Any) -> str:
+    s = str(v).strip().lower() if isinstance(v, str) else ""
+    if s not in ("cpu", "cuda") and not (s.startswith("cuda:") and s[5:].isdigit()):
+        raise ValueError(_device.desc)  # type: ignore[attr-defined]
+    return s
+
+
+_device.desc = "cpu, cuda or cuda:N"  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, kw_only=True)
 class GenerationConfig:
     input_file: Path | None = setting(
@@ -104,6 +114,8 @@ class GenerationConfig:
                                help="env name, when the input file's env_args lack it")
     num_envs: int = setting(1, env="NUM_ENVS", parse=integer(1, 4096), example="1", engines=ISAAC,
                             help="parallel envs in one Isaac Lab process")
+    device: str = setting("cuda:0", env="DEVICE", parse=_device, example="cuda:0", engines=ISAAC,
+                          help="Isaac Lab's simulation device: cpu, cuda or cuda:N")
 
     def __post_init__(self) -> None:
         validate_fields(self, "generation")
