@@ -4,11 +4,12 @@ the twin. Prints one JSON object.
 For each dataset given (``NAME=PATH``), the same network is trained with the same budget (gradient steps,
 batch, learning rate, seed) on CPU torch, then rolled out on the same seeded resets of the twin; the
 success rate comes with a 95 % Wilson interval, and so does the share of episodes in which each subtask
-signal fired at least once (``grasp_1``, ``stack_1``, ``grasp_2``): how far the policies get. Observations are the keys Isaac Lab's robomimic config for
+signal fired at least once (``grasp_1``, ``stack_1``, ``grasp_2``): how far the policies get.
+Observations are the keys Isaac Lab's robomimic config for
 this task uses (``bc_rnn_low_dim.json`` of the Franka stack task: ``eef_pos``, ``eef_quat``,
 ``gripper_pos``, ``object``), the current one and the previous one; the targets are the recorded 7-D actions.
 
-    python bench/policy.py human=H.hdf5 default=D.hdf5 parity=P.hdf5 [--steps 3000] [--episodes 50]
+    python bench/policy.py human=H.hdf5 default=D.hdf5 parity=P.hdf5 [--steps 10000] [--episodes 50]
         [--robomimic-python /path/to/venv/bin/python --robomimic-dataset D.hdf5]
 
 ``--robomimic-python`` additionally trains robomimic's own BC-RNN (the task's config, cut to a few epochs)
@@ -118,7 +119,8 @@ def evaluate(policy: Policy, episodes: int, max_steps: int, seed: int) -> dict:
                     break
             for k in fired:
                 reached[k] = reached.get(k, 0) + 1
-    stages = {k: {"rate": round(n / episodes, 4), "interval_95": wilson(n, episodes)} for k, n in sorted(reached.items())}
+    stages = {k: {"rate": round(n / episodes, 4), "interval_95": wilson(n, episodes)}
+              for k, n in sorted(reached.items())}
     return {"episodes": episodes, "successes": successes, "success_rate": round(successes / episodes, 4),
             "interval_95": wilson(successes, episodes),
             "mean_steps_to_success": round(float(np.mean(lengths)), 1) if lengths else None,
@@ -159,7 +161,8 @@ def robomimic_run(python: str, dataset: Path, epochs: int, timeout: float) -> di
             proc = subprocess.run([python, "-m", "robomimic.scripts.train", "--config", str(cfg_path),
                                    "--dataset", str(dataset)], capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            tail = exc.stdout.decode(errors="replace")[-600:] if isinstance(exc.stdout, bytes) else str(exc.stdout)[-600:]
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else str(exc.stdout or "")
+            tail = out[-600:]
             return {"trained": False, "error": f"timed out after {timeout:.0f} s", "stdout_tail": tail}
         wall = time.perf_counter() - t0
     losses = [float(line.split()[-1].rstrip(",")) for line in proc.stdout.splitlines()
@@ -174,7 +177,7 @@ def robomimic_run(python: str, dataset: Path, epochs: int, timeout: float) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("datasets", nargs="+", help="NAME=PATH[+PATH...][@N]: the first N demos of the files")
-    ap.add_argument("--steps", type=int, default=3000, help="gradient steps per policy (the training budget)")
+    ap.add_argument("--steps", type=int, default=10000, help="gradient steps per policy (the training budget)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--hidden", type=int, default=256)

@@ -98,7 +98,8 @@ def rate(src: Path, workers: int, successes: int, workdir: Path) -> dict:
         raise SystemExit(f"scale.py: {' '.join(cmd)} exited {proc.returncode}: {stderr.strip()[-500:]}")
     summary = json.loads(stdout)
     assert validate(out) == [], f"{out} is not valid"
-    worker_peaks = [round(v, 1) for pid, v in peaks.items() if pid != proc.pid]
+    # children under 50 MB are interpreter stubs of the spawn start method, not workers
+    worker_peaks = [round(v, 1) for pid, v in peaks.items() if pid != proc.pid and v >= 50]
     return {"workers": workers, "successes": summary["successes"], "attempts": summary["attempts"],
             "wall_s": round(wall, 2), "successes_per_min": round(summary["successes"] / wall * 60, 2),
             "cpu_s": round(cpu, 2), "successes_per_cpu_min": round(summary["successes"] / cpu * 60, 2),

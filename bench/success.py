@@ -7,7 +7,8 @@ what it kept: the share of generated demos that, replayed open loop from their i
 Beside success: the kept demos' mean length, their length over the source segments they were built from,
 and their idle share (``mimicforge.datasets.motion``), with the human demos' own figures for reference.
 
-    python bench/success.py [--attempts 200] [--seed 1] [--input PATH] [--select per_subtask per_trial] [--cases all|refined|isaac_parity]
+    python bench/success.py [--attempts 200] [--seed 1] [--input PATH] [--select per_subtask per_trial]
+        [--cases all|refined|isaac_parity]
         [--keep DIR]
 """
 
