@@ -98,7 +98,7 @@ class GenerationConfig:
                                       "held-object correction or transit")
     settle_steps: int = setting(30, env="SETTLE_STEPS", parse=integer(0, 1000), example="30", engines=TWIN,
                                 help="most steps to hold a target until the end effector reaches it (0: off)")
-    noise_free_steps: int = setting(10, env="NOISE_FREE_STEPS", parse=integer(0, 1000), example="10",
+    noise_free_steps: int = setting(20, env="NOISE_FREE_STEPS", parse=integer(0, 1000), example="20",
                                     engines=TWIN,
                                     help="waypoints before a gripper change without action noise (0: off)")
     held_object_correction: bool = setting(True, env="HELD_OBJECT_CORRECTION", parse=boolean, example="1",

@@ -46,7 +46,7 @@ def test_isaac_parity_plan_is_isaac_labs_join():
 def test_refined_plan_settles_transits_and_quiets_contacts():
     init = Waypoints(make_pose([0.3, 0.2, 0.12], np.eye(3))[None], np.ones((1, 1)), np.array([0.03]))
     seg = segment(z0=0.08)
-    refine = Refinements()
+    refine = Refinements(noise_free_steps=10)  # fewer than the segment's 12 waypoints before its gripper change
     plan = plan_subtask(init, seg, SUB, refine, first=False)
     traj = plan.waypoints
     transit = transit_path(init.poses[-1], seg.poses[0], refine.transit_clearance, refine.transit_step)

@@ -51,7 +51,7 @@ class Refinements:
     settle_position_tolerance: float = 0.005  # m
     settle_rotation_tolerance: float = 0.05  # rad
     settle_min_motion: float = 0.001  # m per step; stop settling once the hand moves less (held up by contact)
-    noise_free_steps: int = 10  # 0: off
+    noise_free_steps: int = 20  # 0: off
     held_object_correction: bool = True
     held_object_distance: float = 0.06  # m; beyond it the object counts as not held (no correction)
     transit_clearance: float = 0.05  # m; 0: off
