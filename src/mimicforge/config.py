@@ -110,6 +110,9 @@ class GenerationConfig:
                                        engines=TWIN, help="lift (m) above the higher end between subtasks (0: off)")
     lead_gain: float = setting(5.0, env="LEAD_GAIN", parse=number(1.0, 20.0), example="5", engines=TWIN,
                                help="command planned waypoints this many times their distance from the hand (1: off)")
+    transit_climb: float = setting(0.02, env="TRANSIT_CLIMB", parse=number(0.0, 0.5), example="0.02", engines=TWIN,
+                                   help="climb (m) above the higher end before a transit traverses (0: no wait; "
+                                        "at most the clearance)")
     engine: str = setting("auto", env="ENGINE", parse=choice(ENGINES), example="mujoco",
                           help="auto, mujoco or isaaclab")
     task: str | None = setting(None, env="TASK", parse=text, example="Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0",

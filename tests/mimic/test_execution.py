@@ -10,6 +10,7 @@ from mimicforge.datasets import load_source_dataset
 from mimicforge.mimic.execution import (
     ISAAC_PARITY,
     Refinements,
+    climbed,
     converged,
     correct_for_held_object,
     gripper_changes,
@@ -65,6 +66,31 @@ def test_refined_plan_settles_transits_and_quiets_contacts():
     with_bridge_settle = plan_subtask(init, seg, SUB, Refinements(settle_after_bridge=True), first=False)
     assert with_bridge_settle.holds == {w0, flip - 1}
 
+
+
+def test_transit_climbs_above_the_hand_and_waits_for_it_before_traversing():
+    """A target pressed into a contact lies below the hand: the transit rises above the hand, and the plan
+    marks the top of the climb, where the hand must be ``transit_climb`` above the higher end to traverse."""
+    init = Waypoints(make_pose([0.3, 0.2, 0.02], np.eye(3))[None], np.ones((1, 1)), np.array([0.03]))
+    hand = make_pose([0.3, 0.2, 0.09], np.eye(3))  # 7 cm above its last target
+    seg = segment(z0=0.05)
+    refine = Refinements()
+    low = transit_path(init.poses[-1], seg.poses[0], refine.transit_clearance, refine.transit_step)
+    high = transit_path(init.poses[-1], seg.poses[0], refine.transit_clearance, refine.transit_step, hand)
+    assert low[:, 2, 3].max() == pytest.approx(0.05 + refine.transit_clearance)
+    assert high[:, 2, 3].max() == pytest.approx(0.09 + refine.transit_clearance)
+    plan = plan_subtask(init, seg, SUB, refine, first=False, hand=hand)
+    top = plan.waypoints.poses[plan.climb]
+    np.testing.assert_allclose(top[:3, 3], [0.3, 0.2, 0.09 + refine.transit_clearance])  # over the start, up
+    assert plan.climb < plan.planned
+    higher_end = 0.09
+    assert not climbed(make_pose([0.3, 0.2, higher_end + refine.transit_climb - 0.001], np.eye(3)), top, refine)
+    assert climbed(make_pose([0.5, 0.0, higher_end + refine.transit_climb + 0.001], np.eye(3)), top, refine)
+    assert plan_subtask(init, seg, SUB, Refinements(transit_climb=0.0), first=False, hand=hand).climb is None
+    assert plan_subtask(init, seg, SUB, ISAAC_PARITY, first=False, hand=hand).climb is None
+    assert plan_subtask(init, seg, SUB, refine, first=True, hand=hand).climb is None  # no transit before the first
+    with pytest.raises(ValueError, match="transit_climb"):
+        Refinements(transit_climb=0.06)
 
 def test_short_bridge_for_a_small_gap():
     seg = segment()
@@ -131,3 +157,16 @@ def test_refined_trials_close_and_open_the_gripper_only_on_target(real_dataset):
     assert np.median(errors["refined"]) < 0.01
     assert np.mean(np.array(errors["refined"]) < 0.015) >= 0.8
     assert np.median(errors["parity"]) > 2 * np.median(errors["refined"])
+
+
+def test_transit_climb_setting_reaches_the_refinements():
+    from mimicforge.errors import ConfigError
+    from mimicforge.run.session import refinements
+
+    assert refinements(load_config(env={}).generation).transit_climb == Refinements().transit_climb == 0.02
+    assert refinements(load_config(env={"TRANSIT_CLIMB": "0.03"}).generation).transit_climb == 0.03
+    capped = load_config(env={"TRANSIT_CLIMB": "0.03", "TRANSIT_CLEARANCE": "0.01"}).generation
+    assert refinements(capped).transit_climb == 0.01  # never above the clearance it climbs into
+    assert refinements(load_config(env={"ISAAC_PARITY": "1"}).generation).transit_climb == 0.0
+    with pytest.raises(ConfigError, match="TRANSIT_CLIMB"):
+        load_config(env={"TRANSIT_CLIMB": "-1"})

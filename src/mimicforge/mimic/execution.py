@@ -19,8 +19,10 @@ off in Isaac Lab parity mode, fix them without padding the demo with waiting:
 - **held-object correction**: for a subtask that carries an object (``SubtaskSpec.held_object``), shift the
   segment by the difference between the source's and the current in-hand pose of that object, so the
   object, not the hand, follows the source's path relative to the reference object;
-- **transit**: between subtasks, lift to ``transit_clearance`` above the higher end, traverse, then bridge
-  down as MimicGen does, instead of cutting straight through a stack that was just built;
+- **transit**: between subtasks, lift to ``transit_clearance`` above the higher end (the hand counts as one:
+  the last target of a placing segment is often pressed below it), traverse, then bridge down as MimicGen
+  does, instead of cutting straight through a stack that was just built; before traversing, hold the top
+  until the hand is ``transit_climb`` above the higher end, or the led hand cuts the corner through it;
 - **short bridges**: a bridge takes one step per ``bridge_step`` of distance, at most Isaac's
   ``num_interpolation_steps``, so a small gap is not crossed in slow motion.
 
@@ -56,6 +58,8 @@ class Refinements:
     held_object_distance: float = 0.06  # m; beyond it the object counts as not held (no correction)
     transit_clearance: float = 0.05  # m; 0: off
     transit_step: float = 0.06  # m per env step along the transit path
+    transit_climb: float = 0.02  # m; before traversing, hold the transit's top until the hand is this far above
+    # the higher end (0: off): a hand lagging its targets would otherwise cut the corner through a stack
     bridge_step: float = 0.02  # m per env step; > 0: bridges only as long as their distance needs (at most Isaac's)
     lead_gain: float = 5.0  # 1: off; > 1: command planned waypoints ahead of the hand (``lead_target``)
     lead_max_position: float = 0.2  # m; caps the commanded lead (the human demos' largest action is 0.21 m)
@@ -67,12 +71,14 @@ class Refinements:
                 raise ValueError(f"{name} must be >= 0")
         if self.transit_clearance < 0 or self.transit_step <= 0 or self.bridge_step < 0:
             raise ValueError("transit_clearance and bridge_step must be >= 0 and transit_step > 0")
+        if not 0 <= self.transit_climb <= self.transit_clearance + 1e-12 and self.transit_clearance > 0:
+            raise ValueError("transit_climb must be between 0 and transit_clearance")
         if self.lead_gain < 1 or self.lead_max_position <= 0 or self.lead_max_rotation <= 0:
             raise ValueError("lead_gain must be >= 1 and its caps > 0")
 
 
 ISAAC_PARITY = Refinements(settle_steps=0, noise_free_steps=0, held_object_correction=False, transit_clearance=0.0,
-                           bridge_step=0.0, lead_gain=1.0)
+                           bridge_step=0.0, lead_gain=1.0, transit_climb=0.0)
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class SubtaskPlan:
     waypoints: Waypoints
     holds: frozenset[int]  # after executing waypoint k, hold it until the end effector has converged
     planned: int = 0  # waypoints [0, planned) are ours (transit, bridge), the rest the source's segment
+    climb: int | None = None  # the transit's top: after it, hold it until the hand has climbed (``climbed``)
 
 
 def gripper_changes(gripper: np.ndarray) -> np.ndarray:
@@ -103,9 +110,15 @@ def correct_for_held_object(segment: Waypoints, src_eef: np.ndarray, src_obj: np
     return Waypoints(segment.poses @ correction, segment.gripper, segment.noise)
 
 
-def transit_path(start: np.ndarray, end: np.ndarray, clearance: float, step: float) -> np.ndarray:
-    """Poses (excluding ``start``) that rise above the higher of the two ends, then traverse over ``end``."""
-    top = max(start[2, 3], end[2, 3]) + clearance
+def transit_path(start: np.ndarray, end: np.ndarray, clearance: float, step: float,
+                 hand: np.ndarray | None = None) -> np.ndarray:
+    """Poses (excluding ``start``) that rise above the higher of the two ends, then traverse over ``end``.
+
+    ``hand``: the end effector's actual pose, when it is higher than ``start`` (the last target), counts as
+    an end too: a target pressed down into a contact (a cube just placed on a stack) lies below the hand
+    and the top of what it placed, and a path ``clearance`` above it would sweep through that stack.
+    """
+    top = max(start[2, 3], end[2, 3], hand[2, 3] if hand is not None else -np.inf) + clearance
     up, over = start.copy(), end.copy()
     up[2, 3] = over[2, 3] = top
     legs = []
@@ -116,13 +129,16 @@ def transit_path(start: np.ndarray, end: np.ndarray, clearance: float, step: flo
 
 
 def plan_subtask(init: Waypoints, segment: Waypoints, sub: SubtaskSpec, refine: Refinements,
-                 first: bool) -> SubtaskPlan:
+                 first: bool, hand: np.ndarray | None = None) -> SubtaskPlan:
     """The waypoints of one subtask (Isaac Lab's bridge + segment, refined) and where to settle."""
     interp_noise = sub.action_noise if sub.apply_noise_during_interpolation else 0.0
     prefix: Waypoints | None = None
+    top = 0
     if refine.transit_clearance > 0 and not first:
-        path = transit_path(init.poses[-1], segment.poses[0], refine.transit_clearance, refine.transit_step)
+        path = transit_path(init.poses[-1], segment.poses[0], refine.transit_clearance, refine.transit_step,
+                            hand)
         prefix = Waypoints(path, np.repeat(segment.gripper[:1], len(path), axis=0), np.zeros(len(path)))
+        top = int(np.argmax(np.isclose(path[:, 2, 3], path[:, 2, 3].max())))  # the end of the climb
         init = Waypoints(path[-1:], segment.gripper[:1], np.zeros(1))
     steps = sub.num_interpolation_steps
     if refine.bridge_step > 0 and steps > 0:
@@ -144,7 +160,8 @@ def plan_subtask(init: Waypoints, segment: Waypoints, sub: SubtaskSpec, refine: 
         if refine.settle_after_bridge:
             holds.add(start_index)
         holds.update(int(k) - 1 for k in gripper_changes(traj.gripper))
-    return SubtaskPlan(traj, frozenset(holds), start_index + 1 if prefix is not None or bridge else 0)
+    climb = top if prefix is not None and refine.transit_climb > 0 and refine.settle_steps > 0 else None
+    return SubtaskPlan(traj, frozenset(holds), start_index + 1 if prefix is not None or bridge else 0, climb)
 
 
 def lead_target(eef: np.ndarray, target: np.ndarray, refine: Refinements) -> np.ndarray:
@@ -175,3 +192,9 @@ def lead_target(eef: np.ndarray, target: np.ndarray, refine: Refinements) -> np.
 def converged(eef: np.ndarray, target: np.ndarray, refine: Refinements) -> bool:
     return (float(np.linalg.norm(eef[:3, 3] - target[:3, 3])) < refine.settle_position_tolerance
             and float(rotation_angle(eef[:3, :3], target[:3, :3])) < refine.settle_rotation_tolerance)
+
+
+def climbed(eef: np.ndarray, top: np.ndarray, refine: Refinements) -> bool:
+    """The hand is ``transit_climb`` above the higher end of a transit whose ``top`` is ``transit_clearance``
+    above it, whatever its x, y: high enough to traverse."""
+    return float(eef[2, 3]) > float(top[2, 3]) - refine.transit_clearance + refine.transit_climb

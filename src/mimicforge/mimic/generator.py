@@ -27,6 +27,7 @@ from mimicforge.datasets.reader import SourceDataset
 from mimicforge.errors import ConfigError
 from mimicforge.mimic.execution import (
     Refinements,
+    climbed,
     converged,
     correct_for_held_object,
     lead_target,
@@ -155,11 +156,16 @@ class MimicGenerator:
                 init = Waypoints(eef_now[None], segment.gripper[:1], np.array([sub.action_noise]))
             else:
                 init = last
-            plan = plan_subtask(init, segment, sub, refine, first)
+            plan = plan_subtask(init, segment, sub, refine, first, eef_now)
             traj = plan.waypoints
             hit = False
             for k in range(len(traj)):
                 execute(traj.poses[k], traj.gripper[k], float(traj.noise[k]), sub.term_signal, k < plan.planned)
+                if k == plan.climb:  # up before across: a lagging hand would cut the corner through a stack
+                    for _ in range(refine.settle_steps):
+                        if climbed(env.get_robot_eef_pose(eef), traj.poses[k], refine):
+                            break
+                        execute(traj.poses[k], traj.gripper[k], 0.0, sub.term_signal, True)
                 if k in plan.holds:
                     before = env.get_robot_eef_pose(eef)
                     for n in range(refine.settle_steps):

@@ -71,7 +71,7 @@ def refinements(g: GenerationConfig) -> Refinements:
         return ISAAC_PARITY
     return Refinements(settle_steps=g.settle_steps, noise_free_steps=g.noise_free_steps,
                        held_object_correction=g.held_object_correction, transit_clearance=g.transit_clearance,
-                       lead_gain=g.lead_gain)
+                       lead_gain=g.lead_gain, transit_climb=min(g.transit_climb, g.transit_clearance))
 
 
 def input_format(cfg: RunConfig) -> int:
