@@ -143,11 +143,22 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_record(args: argparse.Namespace) -> int:
     from mimicforge.backends.mujoco.record import record_demos
 
+    from mimicforge.run.progress import Progress
+
+    progress = Progress(args.num_demos, "successes", label="record", interval=args.progress_interval)
+    tally = _Tally()
+
     def report(attempt: Any) -> None:
         log.debug("attempt %d: %s in %d steps (%.2f s)%s", attempt.index, "kept" if attempt.success else "dropped",
                   attempt.steps, attempt.seconds, f": {attempt.reason}" if attempt.reason else "")
+        tally.add(attempt.success)
+        progress(attempt, tally)
 
-    result = record_demos(args.out, args.num_demos, seed=args.seed, overwrite=args.overwrite, on_attempt=report)
+    try:
+        result = record_demos(args.out, args.num_demos, seed=args.seed, overwrite=args.overwrite,
+                              on_attempt=report)
+    finally:
+        progress.close()
     if args.json:
         _print_json(result.to_json())
     else:
@@ -159,12 +170,38 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from mimicforge.backends.mujoco.replay import format_report, replay_dataset
 
-    report = replay_dataset(args.path)
+    from mimicforge.datasets import DatasetReader
+    from mimicforge.run.progress import Progress
+
+    with DatasetReader(args.path) as reader:
+        total = len(reader.demo_names)
+    progress = Progress(total, "attempts", label="replay", interval=args.progress_interval)
+    tally = _Tally()
+
+    def on_demo(result: Any) -> None:
+        tally.add(result.success)
+        progress(result, tally)
+
+    try:
+        report = replay_dataset(args.path, on_demo=on_demo)
+    finally:
+        progress.close()
     if args.json:
         _print_json(report.to_json())
     else:
         print(format_report(report))
     return 0
+
+
+class _Tally:
+    """Counts for ``Progress`` outside generation (record: successful demos; replay: demos that stacked)."""
+
+    def __init__(self) -> None:
+        self.successes = self.attempts = 0
+
+    def add(self, success: bool) -> None:
+        self.attempts += 1
+        self.successes += int(success)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -175,7 +212,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
     cfg = load_config(env={}, flags={"cameras": args.cameras, "width": args.width, "height": args.height,
                                      "output_dir": args.output_dir})
-    demo = args.demo if args.demo.startswith("demo_") else f"demo_{args.demo}"
+    number = args.demo.removeprefix("demo_")
+    if not number.isdigit():
+        raise ConfigError(f"--demo {args.demo!r}: expected a demo name or number, e.g. --demo demo_0 or --demo 0")
+    demo = f"demo_{int(number)}"
     dataset = Path(args.path)
     out = Path(args.out) if args.out else Path(cfg.cameras.output_dir) / f"preview_{dataset.stem}_{demo}.mp4"
     frames = write_video(preview_frames(dataset, demo, cfg.cameras), out, fps=args.fps)
@@ -252,10 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     p.add_argument("--json", action="store_true",
                    help='print {"attempts": int, "successes": int, "output": str}')
+    p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
 
     p = add("replay", cmd_replay, "Replay each demo's actions open loop in the MuJoCo twin and compare.")
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file with annotated demos")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
     return parser
 
 

@@ -8,7 +8,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from mimicforge.errors import BackendUnavailable
+
+IMAGEIO_HINT = "saving or reading images needs imageio; install it with: pip install 'mimicforge[sim]'"
+
+
+def imageio_v3() -> Any:
+    """``imageio.v3``, or ``BackendUnavailable`` with the install command (it is an optional dependency)."""
+    try:
+        import imageio.v3 as iio
+    except ImportError:
+        raise BackendUnavailable(IMAGEIO_HINT) from None
+    return iio
 
 
 def to_png_array(modality: str, frame: np.ndarray) -> np.ndarray:
@@ -26,6 +41,5 @@ def to_png_array(modality: str, frame: np.ndarray) -> np.ndarray:
 
 
 def write_png(path, modality: str, frame: np.ndarray) -> None:
-    import imageio.v3 as iio  # optional dependency ([sim] extra); only needed when cameras are on
-
+    iio = imageio_v3()  # optional dependency ([sim] extra); only needed when cameras are on
     iio.imwrite(path, to_png_array(modality, frame), extension=".png")

@@ -17,7 +17,7 @@ import numpy as np
 from mimicforge.backends.base import MimicEnv, state_at
 from mimicforge.datasets import DatasetReader
 from mimicforge.errors import BackendUnavailable, ConfigError, DatasetFormatError
-from mimicforge.media.images import to_png_array
+from mimicforge.media.images import imageio_v3, to_png_array
 from mimicforge.outputs import image_dir
 
 FORMATS = (".mp4", ".gif")
@@ -53,7 +53,7 @@ def demo_frames(env: MimicEnv, path: str | os.PathLike[str], demo: str, cameras:
 def folder_frames(output_dir: str | os.PathLike[str], cameras: Sequence[str], modality: str,
                   demo_index: int) -> Iterator[np.ndarray] | None:
     """Frames from a demo's image folders (cameras side by side), or None if any folder is missing."""
-    import imageio.v3 as iio
+    iio = imageio_v3()
 
     folders = [image_dir(output_dir, c, modality, demo_index) for c in cameras]
     if not cameras or not all(f.is_dir() for f in folders):
@@ -112,7 +112,7 @@ def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike[str], fps: 
                     writer.append_data(frame)
                     count += 1
         else:  # GIF needs every frame at once; previews are short
-            import imageio.v3 as iio
+            iio = imageio_v3()
 
             stack = np.stack(list(frames))
             count = len(stack)

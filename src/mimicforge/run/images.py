@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from mimicforge.backends.base import MimicEnv, state_at
-from mimicforge.media.images import write_png
+from mimicforge.media.images import imageio_v3, write_png
 from mimicforge.outputs import STEP_DIGITS, ImageFolders
 
 
 class FrameSink:
     def __init__(self, output_dir: str | Path, cameras: Sequence[str], modalities: Sequence[str]) -> None:
+        imageio_v3()  # a missing optional dependency fails the run before its first attempt
         self.folders = ImageFolders(output_dir, [(c, m) for c in cameras for m in modalities])
 
     def write_episode(self, env: MimicEnv, demo_index: int, episode: dict[str, Any]) -> None:
