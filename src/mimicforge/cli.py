@@ -97,25 +97,15 @@ def _generation_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from mimicforge.run.generate import run_generation
+    from mimicforge.run import dispatch
     from mimicforge.run.progress import Progress
 
     cfg = _generation_config(args)
     g = cfg.generation
     progress = Progress(g.num_trials, g.stop_on, interval=args.progress_interval)
     summary = None
-    engine = "mujoco" if g.engine == "auto" else g.engine
     try:
-        if cfg.workers.ray:
-            from mimicforge.run.ray import run_on_ray
-
-            summary = run_on_ray(cfg, engine=engine, on_attempt=progress)
-        elif cfg.workers.workers > 1:
-            from mimicforge.run.supervisor import run_supervised
-
-            summary = run_supervised(cfg, engine=engine, on_attempt=progress)
-        else:
-            summary = run_generation(cfg, on_attempt=progress)
+        summary = dispatch.generate(cfg, on_attempt=progress)
     finally:
         progress.close(summary)
     if args.json:

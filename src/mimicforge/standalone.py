@@ -32,6 +32,7 @@ def _extra_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from mimicforge.backends.isaaclab import driver
+    from mimicforge.run import dispatch
 
     argv = list(sys.argv[1:] if argv is None else argv)
     state: dict[str, driver.Simulation] = {}
@@ -43,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(["generate", *rest])
         configure_logging(args.verbose)
         cfg = _generation_config(args)
-        if cfg.generation.engine == "mujoco":
-            raise ConfigError(f"{PROG} runs the Isaac Lab engine; for ENGINE=mujoco run 'mimicforge generate'")
+        if dispatch.choose_engine(cfg) != "isaaclab":
+            raise ConfigError(f"{PROG} runs the Isaac Lab engine (ENGINE={cfg.generation.engine} chooses the twin "
+                              "here); for the twin run 'mimicforge generate'")
         driver.plan_run(cfg)  # fail fast, before Kit starts
         from mimicforge.run.progress import Progress
 
@@ -53,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         state["sim"] = driver.launch(cfg, device=extra.device)
         summary = None
         try:
-            summary = driver.generate(cfg, state["sim"], device=extra.device, on_attempt=progress)
+            summary = dispatch.generate(cfg, sim=state["sim"], device=extra.device, on_attempt=progress)
         finally:
             progress.close(summary)
         if args.json:
