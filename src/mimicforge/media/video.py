@@ -19,6 +19,7 @@ from mimicforge.datasets import DatasetReader
 from mimicforge.errors import BackendUnavailable, ConfigError, DatasetFormatError
 from mimicforge.media.images import imageio_v3, to_png_array
 from mimicforge.outputs import image_dir
+from mimicforge.tasks import FRANKA_STACK
 
 FORMATS = (".mp4", ".gif")
 
@@ -75,7 +76,7 @@ def preview_frames(dataset: str | os.PathLike[str], demo: str, cameras: Any,
     """Frames for a preview of ``demo``: its image folders when the run wrote them, else its recorded
     states rendered by the twin (``renderer``, or a new one at the configured resolution)."""
     index = int(demo.rsplit("_", 1)[-1])
-    names = tuple(cameras.cameras) or ("table_cam", "table_high_cam")
+    names = tuple(cameras.cameras) or FRANKA_STACK.cameras
     from_folders = folder_frames(cameras.output_dir, names, "rgb", index)
     if from_folders is not None:
         return from_folders
