@@ -132,7 +132,6 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from mimicforge.backends.mujoco.record import record_demos
-
     from mimicforge.run.progress import Progress
 
     progress = Progress(args.num_demos, "successes", label="record", interval=args.progress_interval)
@@ -159,7 +158,6 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from mimicforge.backends.mujoco.replay import format_report, replay_dataset
-
     from mimicforge.datasets import DatasetReader
     from mimicforge.run.progress import Progress
 
