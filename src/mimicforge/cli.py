@@ -125,6 +125,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     cfg = load_config(config_file=args.config)
     OutputPaths.beside(cfg.generation.output_file)
     if args.check:
+        from mimicforge.run.dispatch import choose_engine
+
+        choose_engine(cfg)  # settings the engine (ENGINE, resolved as everywhere) cannot honour
         return 0
     print(to_toml(cfg), end="")
     return 0

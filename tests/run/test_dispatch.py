@@ -49,3 +49,10 @@ def test_cli_refuses_what_the_engine_cannot_do_in_one_line(cli, real_dataset, tm
     if not isaaclab_available():
         r = cli("generate", "--input", str(real_dataset), "--output", str(out), "--engine", "isaaclab")
         assert r.returncode == 2 and "standalone/generate.py" in r.stderr and not out.exists()
+
+
+def test_config_check_names_what_the_engine_cannot_do(cli):
+    r = cli("config", "--check", env={"ENGINE": "isaaclab", "WORKERS": "4"})
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("mimicforge: error: WORKERS=4 cannot apply on the isaaclab engine")
+    assert cli("config", "--check", env={"ENGINE": "mujoco", "WORKERS": "4"}).returncode == 0
