@@ -289,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file with annotated demos")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
+
+    from mimicforge.cli_cosmos import add_cosmos_parser
+
+    add_cosmos_parser(sub, _Parser)
     return parser
 
 

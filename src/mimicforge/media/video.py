@@ -92,8 +92,9 @@ def preview_frames(dataset: str | os.PathLike[str], demo: str, cameras: Any,
     return demo_frames(renderer, dataset, demo, names)
 
 
-def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike[str], fps: float = 20.0) -> int:
-    """Write frames to ``out`` (.mp4 or .gif, by suffix). Returns the number of frames written."""
+def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike[str], fps: float = 20.0, quality: int = 7) -> int:
+    """Write frames to ``out`` (.mp4 or .gif, by suffix). Returns the number of frames written. ``quality`` is
+    imageio's 0-10 scale for mp4 (libx264)."""
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise ConfigError(f"preview file {out} must end in {' or '.join(FORMATS)}")
@@ -106,7 +107,7 @@ def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike[str], fps: 
     count = 0
     try:
         if out.suffix.lower() == ".mp4":
-            writer = imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
+            writer = imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=quality,
                                         macro_block_size=2, ffmpeg_log_level="error")
             with writer:
                 for frame in frames:
