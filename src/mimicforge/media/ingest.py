@@ -26,7 +26,7 @@ import numpy as np
 
 from mimicforge.datasets import layout
 from mimicforge.datasets.writer import companion
-from mimicforge.errors import BackendUnavailable, ConfigError, DatasetFormatError, OutputExistsError
+from mimicforge.errors import ConfigError, DatasetFormatError, OutputExistsError
 from mimicforge.media.cosmos import read_manifest
 from mimicforge.media.cosmos_client import result_path
 from mimicforge.media.shaded import resize_bilinear
