@@ -3,24 +3,27 @@ entry (``standalone/generate.py``) and the notebook.
 
 ``ENGINE=auto`` means the same everywhere (here, ``launch.sh`` and the docs): Isaac Lab where
 ``isaaclab_mimic`` is importable, else the MuJoCo twin. A setting the chosen engine cannot honour is an error
-that names it (or one warning line where it is harmless), before anything starts.
+that names it (or one warning line where it is harmless), before anything starts. Light to import (no numpy,
+h5py or simulator): the Isaac Lab entry resolves the engine before Kit starts.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mimicforge.backends import make_env_factory, resolve_engine
 from mimicforge.config import RunConfig, check_engine, resolve_input
 from mimicforge.errors import ConfigError
 from mimicforge.goal import Summary
-from mimicforge.outputs import MetricsRecord
+
+if TYPE_CHECKING:
+    from mimicforge.outputs import MetricsRecord
 
 log = logging.getLogger(__name__)
 
-OnAttempt = Callable[[MetricsRecord, Summary], None]
+OnAttempt = Callable[["MetricsRecord", Summary], None]
 
 
 def choose_engine(cfg: RunConfig) -> str:
