@@ -28,7 +28,7 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[sim,dev,ray]'
+.venv/bin/python -m pip install -q -e '.[sim,dev,ray,docker]'
 # The Panda model's package declares stale, heavy dependencies it does not need for its MJCF assets.
 .venv/bin/python -m pip install -q --no-deps dm-robotics-panda==0.4.8
 echo "setup: done; run .venv/bin/mimicforge --help"

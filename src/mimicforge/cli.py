@@ -217,6 +217,12 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_container(args: argparse.Namespace) -> int:
+    from mimicforge.container.command import main as container_main
+
+    return container_main(args)
+
+
 # ------------------------------------------------------------------------------------------ parser
 Command = Callable[[argparse.Namespace], int]
 
@@ -293,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     from mimicforge.cli_cosmos import add_cosmos_parser
 
     add_cosmos_parser(sub, _Parser)
+
+    from mimicforge.container.command import add_arguments as container_arguments
+
+    p = add("container", cmd_container, "Check, build and run the Docker images through the Docker SDK.")
+    container_arguments(p)
     return parser
 
 
