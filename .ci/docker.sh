@@ -140,6 +140,26 @@ wheelhouse() {
   cp -l "$wheels"/* .cache/docker-wheels/ 2>/dev/null || cp "$wheels"/* .cache/docker-wheels/
 }
 
+# The Isaac Lab image test (tests/docker/test_isaaclab_image.py) builds on a Python 3.12 stand-in for Isaac Lab 3.0:
+# its wheels go to .cache/docker-wheels-py312 (the 3.11 stand-in uses .cache/docker-wheels). Optional: when they
+# cannot be fetched, that case alone is skipped.
+isaaclab_wheelhouse() {
+  local wheels=$CACHE/docker-wheels-py312 python=${PYTHON:-python3} build
+  mkdir -p "$wheels"
+  log "wheels for the Isaac Lab 3.0 stand-in (Python 3.12) in $wheels"
+  build=$(mktemp -d)
+  if ! "$python" -m pip wheel -q --no-deps -w "$build" . >>"$STATE/pip.log" 2>&1 \
+    || ! "$python" -m pip download -q -d "$wheels" --python-version 3.12 --only-binary=:all: \
+      "$(echo "$build"/mimicforge-*.whl)[isaaclab,notebook]" 'setuptools>=68' wheel >>"$STATE/pip.log" 2>&1; then
+    log "no Python 3.12 wheelhouse (the Isaac Lab 3.0 image case will be skipped): $(tail -n 1 "$STATE/pip.log")"
+    rm -rf "$build"
+    return 0
+  fi
+  rm -rf "$build" "$wheels"/mimicforge-*.whl .cache/docker-wheels-py312
+  mkdir -p .cache/docker-wheels-py312
+  cp -l "$wheels"/* .cache/docker-wheels-py312/ 2>/dev/null || cp "$wheels"/* .cache/docker-wheels-py312/
+}
+
 case "${1:-start}" in
   start)
     rm -rf "$STATE"
@@ -148,6 +168,7 @@ case "${1:-start}" in
     start_dockerd
     base_image
     wheelhouse
+    isaaclab_wheelhouse
     printf '{"docker_host": "%s", "base_image": "%s", "wheelhouse": ".cache/docker-wheels"}\n' \
       "$SOCKET" "$BASE_IMAGE" >"$STATE/state.json"
     log "ready: DOCKER_HOST=$SOCKET"

@@ -47,6 +47,18 @@ ON_EXISTING = ("error", "resume", "overwrite")
 MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
 TWIN, ISAAC = ("mujoco",), ("isaaclab",)
 _POSITIVE = integer(1, what="a positive integer")
+_ONE_KIT = ("the Isaac Lab engine is one Kit process per GPU: use NUM_ENVS for parallel envs, and one isaac-lab "
+            "container per GPU (DEVICE=cuda:N) for more")
+
+
+def _device(v: Any) -> str:
+    s = str(v).strip().lower() if isinstance(v, str) else ""
+    if s not in ("cpu", "cuda") and not (s.startswith("cuda:") and s[5:].isdigit()):
+        raise ValueError(_device.desc)  # type: ignore[attr-defined]
+    return s
+
+
+_device.desc = "cpu, cuda or cuda:N"  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +115,8 @@ class GenerationConfig:
                                help="env name, when the input file's env_args lack it")
     num_envs: int = setting(1, env="NUM_ENVS", parse=integer(1, 4096), example="1", engines=ISAAC,
                             help="parallel envs in one Isaac Lab process")
+    device: str = setting("cuda:0", env="DEVICE", parse=_device, example="cuda:0", engines=ISAAC, harmless=True,
+                          help="Isaac Lab's simulation device: cpu, cuda or cuda:N")
 
     def __post_init__(self) -> None:
         validate_fields(self, "generation")
@@ -133,8 +147,8 @@ class CameraConfig:
 @dataclass(frozen=True, kw_only=True)
 class WorkerConfig:
     workers: int = setting(1, env="WORKERS", parse=integer(1, 1024, "an integer in [1, 1024]"), example="2",
-                           engines=TWIN, help="parallel worker processes on this machine")
-    ray: bool = setting(False, env="RAY", parse=boolean, example="1", flag=None, engines=TWIN,
+                           engines=TWIN, hint=_ONE_KIT, help="parallel worker processes on this machine")
+    ray: bool = setting(False, env="RAY", parse=boolean, example="1", flag=None, engines=TWIN, hint=_ONE_KIT,
                         help="run shards as Ray tasks")
     ray_address: str | None = setting(None, env="RAY_ADDRESS", parse=text, example="auto", flag=None, engines=TWIN,
                                       help="Ray cluster address; none: start a local Ray")
@@ -323,5 +337,5 @@ def check_engine(cfg: RunConfig, engine: str) -> list[str]:
             warnings.append(f"{s.env}={shown} has no effect on the {engine} engine; ignored")
             continue
         raise ConfigError(f"{s.env}={shown} cannot apply on the {engine} engine ({s.help}; only "
-                          f"{' / '.join(s.engines)}); unset it, or choose ENGINE={s.engines[0]}")
+                          f"{' / '.join(s.engines)}); {s.hint or f'unset it, or choose ENGINE={s.engines[0]}'}")
     return warnings

@@ -145,7 +145,8 @@ class RunOutputs:
     either engine reaches them."""
 
     def __init__(self, paths: OutputPaths, *, env_name: str, mode: str, keep_failed: bool, config_text: str,
-                 env_args: dict[str, Any] | None = None, images: ImageFolders | None = None) -> None:
+                 env_args: dict[str, Any] | None = None, images: ImageFolders | None = None,
+                 format_version: int = 0) -> None:
         from mimicforge.datasets import DatasetWriter, layout
 
         self.images = images
@@ -154,12 +155,12 @@ class RunOutputs:
         try:
             paths.dataset.parent.mkdir(parents=True, exist_ok=True)
             self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,  # type: ignore[arg-type]
-                                        data_attrs=attrs)
+                                        data_attrs=attrs, format_version=format_version)
             self._resources.callback(self.writer.close)
             self.failed_writer = None
             if keep_failed:
                 self.failed_writer = DatasetWriter(paths.failed, env_name=env_name, mode=mode,  # type: ignore[arg-type]
-                                                   env_args=env_args, data_attrs=attrs)
+                                                   env_args=env_args, data_attrs=attrs, format_version=format_version)
                 self._resources.callback(self.failed_writer.close)
             self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
             self._resources.callback(self.metrics.close)

@@ -1,15 +1,17 @@
 """Entry of ``standalone/generate.py``: ``mimicforge generate`` on the Isaac Lab engine, inside Isaac Sim.
 
 Same flags, environment variables and exit codes as ``mimicforge generate`` (the parser and the settings
-resolution are the CLI's), plus ``--device``. The order of the ending matters:
-errors are printed and the outputs closed *before* Kit shuts down, because Kit's fast shutdown may end
-the process on its own. Where the installed Isaac Sim cannot keep a non-zero status through that, the
-status is also written to ``$MIMICFORGE_STATUS_FILE`` (``launch.sh`` sets it and exits with it).
+resolution are the CLI's; ``--device`` / ``DEVICE`` picks the simulation device). Before Kit starts only
+light modules are loaded: ``kit.launch`` checks the settings, the installed Isaac Lab API and the input (on
+Isaac Lab 3.0 in a child process, so that numpy and h5py load here only once Kit is up, as 3.0 asks). The
+order of the ending matters: errors are printed and the outputs closed *before* Kit shuts down, because
+Kit's fast shutdown may end the process on its own. Where the installed Isaac Sim cannot keep a non-zero
+status through that, the status is also written to ``$MIMICFORGE_STATUS_FILE`` (``launch.sh`` sets it and
+exits with it), also when something exits on its own (``SystemExit``).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -24,50 +26,45 @@ PROG = "standalone/generate.py"
 STATUS_FILE_ENV = "MIMICFORGE_STATUS_FILE"
 
 
-def _extra_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--device", default="cuda:0", help="simulation device for Isaac Lab (default cuda:0)")
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    from mimicforge.backends.isaaclab import driver
+    from mimicforge.backends.isaaclab import kit
     from mimicforge.run import dispatch
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    state: dict[str, driver.Simulation] = {}
+    state: dict[str, kit.Simulation] = {}
 
     def run() -> int:
         if "-h" in argv or "--help" in argv:
             build_parser().parse_args(["generate", "--help"])
-        extra, rest = _extra_parser().parse_known_args(argv)
-        args = build_parser().parse_args(["generate", *rest])
+        args = build_parser().parse_args(["generate", *argv])
         configure_logging(args.verbose)
         cfg = _generation_config(args)
         if dispatch.choose_engine(cfg) != "isaaclab":
             raise ConfigError(f"{PROG} runs the Isaac Lab engine (ENGINE={cfg.generation.engine} chooses the twin "
                               "here); for the twin run 'mimicforge generate'")
-        driver.plan_run(cfg)  # fail fast, before Kit starts
+        state["sim"] = kit.launch(cfg)  # checks everything first (light), then starts Kit
         from mimicforge.run.progress import Progress
 
         progress = Progress(cfg.generation.num_trials, cfg.generation.stop_on, interval=args.progress_interval,
                             label="isaaclab")
-        state["sim"] = driver.launch(cfg, device=extra.device)
         summary = None
         try:
-            summary = dispatch.generate(cfg, sim=state["sim"], device=extra.device, on_attempt=progress)
+            summary = dispatch.generate(cfg, sim=state["sim"], engine="isaaclab", on_attempt=progress)
         finally:
             progress.close(summary)
         if args.json:
             _print_json(summary.to_dict())
         return 0
 
-    status = run_guarded(run, prog=PROG)
+    try:
+        status = run_guarded(run, prog=PROG)
+    except SystemExit as exc:  # --help, or something below exiting on its own: keep the status file true
+        status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     sys.stdout.flush()
     sys.stderr.flush()
     status_file = os.environ.get(STATUS_FILE_ENV)
     if status_file:
         Path(status_file).write_text(f"{status}\n", encoding="utf-8")
     if "sim" in state:
-        driver.close(state["sim"], status)
+        kit.close(state["sim"], status)
     return status

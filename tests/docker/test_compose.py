@@ -53,10 +53,23 @@ def test_isaac_lab_service(defaults):
     devices = s["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and devices[0]["capabilities"] == ["gpu"]
     assert s["build"]["dockerfile"] == "docker/Dockerfile.isaaclab"
-    assert s["build"]["args"] == {"ISAACLAB_IMAGE": "nvcr.io/nvidia/isaac-lab", "ISAACLAB_VERSION": "2.3.2"}
+    assert s["build"]["args"] == {"ISAACLAB_IMAGE": "nvcr.io/nvidia/isaac-lab", "ISAACLAB_VERSION": "2.3.2",
+                                  "ISAACLAB_USER": "root"}
     named = {v["source"]: v["target"] for v in s["volumes"] if v["type"] == "volume"}
-    assert named["isaac-cache-kit"] == "/isaac-sim/kit/cache"
+    assert named["isaac-cache-kit"] == "/isaac-sim/kit/cache" and named["isaac-kit-data"] == "/isaac-sim/kit/data"
+    assert named["isaac-cache-ov"] == "/root/.cache/ov"
     assert set(named) <= set(defaults["volumes"])
+    assert defaults["volumes"]["isaac-cache-kit"]["name"] == "mimicforge-isaac-cache-kit-2.3.2"
+
+
+def test_isaac_lab_3_service_runs_as_its_user_with_caches_in_its_home():
+    cfg = compose_config({"ISAACLAB_VERSION": "3.0.0", "ISAACLAB_USER": "isaaclab", "ISAACLAB_HOME": "/home/isaaclab"})
+    s = cfg["services"]["isaac-lab"]
+    assert s["build"]["args"]["ISAACLAB_VERSION"] == "3.0.0" and s["build"]["args"]["ISAACLAB_USER"] == "isaaclab"
+    targets = [v["target"] for v in s["volumes"] if v["type"] == "volume"]
+    assert not any(t.startswith("/root") for t in targets)
+    assert "/home/isaaclab/.cache/ov" in targets and "/isaac-sim/kit/data" in targets
+    assert cfg["volumes"]["isaac-cache-ov"]["name"] == "mimicforge-isaac-cache-ov-3.0.0"  # not shared with 2.x
 
 
 def test_cpu_service(defaults):

@@ -57,6 +57,8 @@ def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
             "total_samples": sum(d["length"] for d in demos),
             "total_attr": None if total_attr is None else int(total_attr),
             "annotated": annotated,
+            "format_version": r.format_version,
+            "quaternion_order": "xyzw" if r.format_version else "wxyz",
             "demos": demos,
         }
 
@@ -68,6 +70,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  demos      {s['num_demos']} ({s['num_success']} successful), {s['total_samples']} samples"
         + ("" if s["total_attr"] in (None, s["total_samples"]) else f"  [total attribute says {s['total_attr']}]"),
         f"  annotated  {'yes' if s['annotated'] else 'no'}",
+        f"  format     {s.get('format_version', 0)} (quaternions {s.get('quaternion_order', 'wxyz')})",
         "",
     ]
     head = f"  {'demo':<10} {'steps':>6} {'ok':>3}"

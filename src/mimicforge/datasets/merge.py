@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mimicforge.datasets import layout
+from mimicforge.datasets import layout, quaternions
 from mimicforge.datasets.reader import DatasetReader
 from mimicforge.datasets.writer import fsync_dir, companion
 from mimicforge.errors import DatasetFormatError, OutputExistsError
@@ -69,6 +69,11 @@ def merge_datasets(
             by_input[i] = readers[-1]
         if not readers:
             raise DatasetFormatError("none of the merge inputs holds a demo")
+        formats = {str(r.path): r.format_version for r in readers}
+        if len(set(formats.values())) > 1:
+            listing = ", ".join(f"{p} is format {v}" for p, v in formats.items())
+            raise DatasetFormatError(f"inputs mix dataset formats ({listing}; 0: Isaac Lab <= 2.3 WXYZ, 1: Isaac Lab "
+                                     "3.0 XYZW); merge only files of one Isaac Lab generation")
         names = {str(r.path): r.env_name for r in readers}
         if len(set(names.values())) > 1:
             listing = ", ".join(f"{p} has {n!r}" for p, n in names.items())
@@ -89,6 +94,8 @@ def merge_datasets(
         count = total = 0
         try:
             with h5py.File(tmp, "w", locking=False) as f:
+                if readers[0].format_version:
+                    f.attrs[quaternions.FORMAT_ATTR] = np.int64(readers[0].format_version)
                 data = f.create_group(layout.DATA, track_order=True)
                 data.attrs[layout.ATTR_ENV_ARGS] = json.dumps(readers[0].env_args)
                 first_attrs = readers[0].data_attrs

@@ -19,6 +19,7 @@ import numpy as np
 
 from mimicforge.datasets import layout
 from mimicforge.datasets.h5 import data_group, open_h5, reading
+from mimicforge.datasets.quaternions import XYZW, convert_part, read_format_version
 from mimicforge.errors import DatasetFormatError
 
 Tree = dict[str, Any]  # nested dict of numpy arrays, mirroring an HDF5 group
@@ -148,6 +149,8 @@ class DatasetReader:
         self._file = open_h5(self.path)
         try:
             self._data = data_group(self._file, self.path)
+            # 1: Isaac Lab 3.0's XYZW quaternions, converted to mimicforge's WXYZ as demos are loaded
+            self.format_version = read_format_version(self._file.attrs, self.path)
             self.demo_names: list[str] = [k for k in self._data.keys() if layout.demo_index(k) is not None]
         except BaseException:
             self._file.close()
@@ -236,6 +239,10 @@ class DatasetReader:
                 known = {layout.ACTIONS, layout.OBS, layout.INITIAL_STATE, layout.STATES}
                 kw["extra"] = {k: (read_tree(v) if isinstance(v, h5py.Group) else v[()])
                                for k, v in g.items() if k not in known}
+            if self.format_version == XYZW:
+                for part in ("obs", "initial_state", "states"):
+                    if part in kw:
+                        kw[part] = convert_part(part, kw[part], to_xyzw=False)
         return Demo(**kw)
 
     def _datagen_info(self, g: h5py.Group, name: str, required: bool) -> DatagenInfo | None:
@@ -272,6 +279,7 @@ class SourceDataset:
     path: Path
     env_name: str
     demos: tuple[Demo, ...]
+    format_version: int = 0  # the file's (quaternions in ``demos`` are WXYZ whatever it is)
 
     def boundaries(self, order: Sequence[str]) -> list[list[int]]:
         return [d.subtask_boundaries(order) for d in self.demos]
@@ -287,9 +295,10 @@ def load_source_dataset(path: str | os.PathLike[str], signals: Sequence[str] | N
         demos = tuple(r.demo(n, parts=("actions", "datagen_info", "initial_state"), require_datagen_info=True)
                       for n in r.demo_names)
         env_name = r.env_name
+        format_version = r.format_version
     for d in demos:
         assert d.datagen_info is not None
         order = list(signals) if signals is not None else signal_order(d.datagen_info.subtask_term_signals,
                                                                           f"{path}: {d.name}")
         subtask_boundaries(d.datagen_info.subtask_term_signals, order, d.num_samples, f"{path}: {d.name}")
-    return SourceDataset(Path(path), env_name, demos)
+    return SourceDataset(Path(path), env_name, demos, format_version)

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
-from mimicforge.datasets import layout
+from mimicforge.datasets import layout, quaternions
 from mimicforge.datasets.h5 import check_readable_file
 from mimicforge.errors import DatasetFormatError, OutputExistsError
 
@@ -111,8 +111,10 @@ class DatasetWriter:
         data_attrs: Mapping[str, Any] | None = None,
         compression: str | None = "gzip",
         durable: bool = True,
+        format_version: int = 0,
     ) -> None:
         self.path = Path(path)
+        self.format_version = format_version  # root attribute; 1: quaternions stored XYZW (Isaac Lab 3.0)
         self.env_name = env_name
         self.compression = compression
         self.durable = durable
@@ -181,6 +183,8 @@ class DatasetWriter:
     def _create_empty(self, env_args: dict[str, Any], data_attrs: dict[str, Any]) -> None:
         fresh = companion(self.path, "new")
         with h5py.File(fresh, "w", locking=False) as f:
+            if self.format_version:
+                f.attrs[quaternions.FORMAT_ATTR] = np.int64(self.format_version)
             data = f.create_group(layout.DATA, track_order=True)
             data.attrs[layout.ATTR_ENV_ARGS] = layout.env_args_json(self.env_name, env_args)
             data.attrs[layout.ATTR_TOTAL] = np.int64(0)
@@ -218,6 +222,11 @@ class DatasetWriter:
                 raise DatasetFormatError(
                     f"{self.path} exists but has no 'data' group; move it away or pass --overwrite"
                 )
+            found_format = quaternions.read_format_version(f.attrs, self.path)
+            if found_format != self.format_version:
+                raise DatasetFormatError(
+                    f"{self.path} is dataset format {quaternions.describe(found_format)}, this run writes format "
+                    f"{quaternions.describe(self.format_version)}; choose another output or pass --overwrite")
             found = str(self._read_env_args(data).get("env_name", ""))
             if found and found != self.env_name:
                 raise DatasetFormatError(
@@ -284,9 +293,12 @@ class DatasetWriter:
         """Append one episode as ``demo_<k>``; returns its name once it is committed to ``path``.
 
         ``attrs`` are extra demo attributes (mimicforge records the attempt that produced the demo).
+        Quaternions come in mimicforge's (w, x, y, z) and are stored in the file's format.
         """
         if self._shadow is None:
             raise ValueError(f"{self.path}: writer is closed")
+        if self.format_version == quaternions.XYZW:
+            episode = quaternions.convert_episode(episode, to_xyzw=True)
         ep = normalize_episode(episode)
         t = int(ep[layout.ACTIONS].shape[0])
         name = layout.demo_name(self.next_index)

@@ -127,6 +127,8 @@ def ingest(dataset: str | os.PathLike[str], videos: Sequence[Augmented], out: st
             sdata = src.get(layout.DATA)
             if sdata is None:
                 raise DatasetFormatError(f"{dataset} has no '{layout.DATA}' group")
+            for k, v in src.attrs.items():  # the dataset format (Isaac Lab 3.0: format_version = 1) stays
+                dst.attrs[k] = v
             data = dst.create_group(layout.DATA, track_order=True)
             for k, v in sdata.attrs.items():
                 data.attrs[k] = v

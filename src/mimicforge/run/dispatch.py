@@ -34,21 +34,22 @@ def choose_engine(cfg: RunConfig) -> str:
     return engine
 
 
-def generate(cfg: RunConfig, *, on_attempt: OnAttempt | None = None, sim: Any = None, device: str = "cuda:0",
-             stop: Any = None) -> Summary:
+def generate(cfg: RunConfig, *, on_attempt: OnAttempt | None = None, sim: Any = None, stop: Any = None,
+             engine: str | None = None) -> Summary:
     """Generate on the engine the settings choose: the Isaac Lab driver (needs ``sim``, a started Isaac Sim
-    from ``backends.isaaclab.driver.launch``), or on the twin one process, supervised workers or Ray."""
+    from ``backends.isaaclab.kit.launch``, on the DEVICE setting), or on the twin one process, supervised workers
+    or Ray."""
     cfg = resolve_input(cfg)
-    engine = choose_engine(cfg)
+    engine = engine or choose_engine(cfg)  # given: the caller has chosen (and checked) it already
     if engine == "isaaclab":
         if sim is None:
             raise ConfigError(
                 "the Isaac Lab engine runs inside Isaac Sim: use standalone/generate.py (MODE=standalone launch.sh "
-                "does), or launch it in a notebook with driver.launch(cfg); ENGINE=mujoco runs the twin here"
+                "does), or launch it in a notebook with kit.launch(cfg); ENGINE=mujoco runs the twin here"
             )
         from mimicforge.backends.isaaclab import driver
 
-        return driver.generate(cfg, sim, device=device, on_attempt=on_attempt)
+        return driver.generate(cfg, sim, on_attempt=on_attempt)
     if cfg.workers.ray:
         from mimicforge.run.ray import run_on_ray
 

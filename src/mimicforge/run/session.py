@@ -73,6 +73,13 @@ def refinements(g: GenerationConfig) -> Refinements:
                        held_object_correction=g.held_object_correction, transit_clearance=g.transit_clearance)
 
 
+def input_format(cfg: RunConfig) -> int:
+    """The input's dataset format version: outputs are written in it (Isaac Lab 3.0 files stay XYZW)."""
+    assert cfg.generation.input_file is not None
+    with DatasetReader(cfg.generation.input_file) as reader:
+        return reader.format_version
+
+
 def check_run(cfg: RunConfig, env_factory: EnvFactory) -> None:
     """Fail fast, in this process, on anything every worker would fail on at start."""
     prepare_engine(cfg, env_factory)[2].close()
@@ -105,7 +112,8 @@ class Session:
             self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=g.keep_failed,
                                       config_text=to_toml(cfg),
                                       env_args={"sim_args": dict(sim_args)} if sim_args else None,
-                                      images=self.sink.folders if self.sink is not None else None)
+                                      images=self.sink.folders if self.sink is not None else None,
+                                      format_version=input_format(cfg))
             self._resources.callback(self.outputs.close)
             self.writer, self.failed_writer = self.outputs.writer, self.outputs.failed_writer
             self.metrics = self.outputs.metrics

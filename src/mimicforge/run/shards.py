@@ -171,7 +171,9 @@ def prepare_sharded_run(cfg: RunConfig) -> tuple[ShardLayout, Resumed]:
     assert g.input_file is not None
     with DatasetReader(g.input_file) as r:
         env_name = g.task or r.env_name
-    DatasetWriter(out.dataset, env_name=env_name, mode=mode, data_attrs={layout.ATTR_CONFIG: config_text}).close()
+        format_version = r.format_version  # outputs keep the input's dataset format
+    DatasetWriter(out.dataset, env_name=env_name, mode=mode, data_attrs={layout.ATTR_CONFIG: config_text},
+                  format_version=format_version).close()
     write_text_atomic(out.config, config_text)
     if lay.workers_on_disk():
         finalize(lay, cfg)

@@ -24,5 +24,5 @@ def make_cfg(tmp_path: Path, real_dataset: Path):
 
 
 def run(cfg: RunConfig, isaac: FakeIsaac, **kwargs: Any) -> driver.Summary:
-    sim = driver.launch(cfg, isaac=isaac, device="cpu")
+    sim = driver.launch(cfg, isaac=isaac, device="cpu", source_of=isaac.source_of)
     return driver.generate(cfg, sim, device="cpu", **kwargs)

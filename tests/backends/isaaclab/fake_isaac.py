@@ -25,6 +25,7 @@ episode's ``actions[:, 0]`` holds its attempt number, so tests can trace what en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import traceback
 from collections.abc import Callable, Sequence
@@ -123,6 +124,8 @@ class FakeEnv:
         self.files: dict[bool, h5py.File] = {}
         for success, suffix in ((True, ""), (False, "_failed")):
             f = h5py.File(d / f"{rec.dataset_filename}{suffix}.hdf5", "w")  # truncates, as Isaac Lab's recorder
+            if getattr(cfg, "dataset_format_version", 0):
+                f.attrs["format_version"] = cfg.dataset_format_version  # Isaac Lab 3.0's recorder: XYZW
             data = f.create_group("data")
             data.attrs["total"] = 0
             data.attrs["env_args"] = json.dumps({"env_name": env_name, "type": 2})
@@ -195,8 +198,10 @@ class FakeEnv:
 
 
 # ------------------------------------------------------------------------------------------- generation module
-def make_generation_module(api: str, script: Script) -> ModuleType:
-    """``isaaclab_mimic.datagen.generation`` of API generation ``"2.3"`` (reset queue) or ``"2.0"``."""
+def make_generation_module(api: str, script: Script, suppress_fixed: bool = False) -> ModuleType:
+    """``isaaclab_mimic.datagen.generation`` of API generation ``"3.0"`` (``data_gen_tasks``, leaves the env
+    open), ``"2.3"`` (reset queue) or ``"2.0"`` (the blueprint image's snapshot). ``suppress_fixed``: env_loop
+    swallows KeyboardInterrupt, as upstream's code would with its ``suppress(...) and ...`` bug fixed."""
     mod = ModuleType("isaaclab_mimic.datagen.generation")
     mod.num_success = mod.num_failures = mod.num_attempts = 0
     mod.input_files = []
@@ -232,7 +237,7 @@ def make_generation_module(api: str, script: Script) -> ModuleType:
 
     def config(env_name: str, output_dir: str, output_file_name: str, num_envs: int, device: str,
                generation_num_trials: int | None) -> tuple[Any, Any]:
-        dg = DataGenConfig23() if api == "2.3" else DataGenConfig()
+        dg = DataGenConfig23() if api in ("2.3", "3.0") else DataGenConfig()
         dg.generation_keep_failed = True  # Franka cfgs keep failures
         if generation_num_trials is not None:
             dg.generation_num_trials = generation_num_trials
@@ -246,6 +251,7 @@ def make_generation_module(api: str, script: Script) -> ModuleType:
                 "min_separation": 0.1, "asset_cfgs": ["cube_1", "cube_2", "cube_3"]})),
             observations=blueprint_observations() if "Blueprint" in env_name else SimpleNamespace(
                 policy=SimpleNamespace()),
+            dataset_format_version=1 if api == "3.0" else 0,
         )
         return cfg, "success_term"
 
@@ -262,9 +268,19 @@ def make_generation_module(api: str, script: Script) -> ModuleType:
         return out
 
     def loop_impl(env: FakeEnv, reset_q: asyncio.Queue | None, action_q: asyncio.Queue,
-                  loop: asyncio.AbstractEventLoop) -> None:
+                  loop: asyncio.AbstractEventLoop, data_gen_tasks: asyncio.Future | None = None) -> None:
+        with contextlib.suppress(KeyboardInterrupt) if suppress_fixed else contextlib.nullcontext():
+            pump(env, reset_q, action_q, loop, data_gen_tasks)
+        if api != "3.0":
+            env.close()  # 2.x closes the env; 3.0 leaves that to the caller
+
+    def pump(env: FakeEnv, reset_q: asyncio.Queue | None, action_q: asyncio.Queue,
+             loop: asyncio.AbstractEventLoop, data_gen_tasks: asyncio.Future | None) -> None:
         prev = 0
         while True:
+            if data_gen_tasks is not None and data_gen_tasks.done():
+                data_gen_tasks.result()  # 3.0: re-raise a dead generator's exception
+                return
             while action_q.qsize() != env.num_envs:
                 loop.run_until_complete(asyncio.sleep(0))
                 while reset_q is not None and not reset_q.empty():
@@ -285,9 +301,20 @@ def make_generation_module(api: str, script: Script) -> ModuleType:
                     break
             if env.sim.is_stopped():
                 break
-        env.close()
 
-    if api == "2.3":
+    if api == "3.0":
+        def setup_env_config(env_name, output_dir, output_file_name, num_envs, device,  # type: ignore[no-untyped-def]
+                             generation_num_trials=None, recorder_cfg=None, dataset_compression=True):
+            return config(env_name, output_dir, output_file_name, num_envs, device, generation_num_trials)
+
+        def setup_async_generation(env, num_envs, input_file, success_term, pause_subtask=False,  # type: ignore[no-untyped-def]
+                                   motion_planners=None):
+            return start(env, num_envs, input_file, success_term, True)
+
+        def env_loop(env, env_reset_queue, env_action_queue, shared_datagen_info_pool, asyncio_event_loop,  # type: ignore[no-untyped-def]
+                     data_gen_tasks=None):
+            loop_impl(env, env_reset_queue, env_action_queue, asyncio_event_loop, data_gen_tasks)
+    elif api == "2.3":
         def setup_env_config(env_name, output_dir, output_file_name, num_envs, device,  # type: ignore[no-untyped-def]
                              generation_num_trials=None, recorder_cfg=None):
             return config(env_name, output_dir, output_file_name, num_envs, device, generation_num_trials)
@@ -333,10 +360,11 @@ class FakeIsaac:
     """Implements ``IsaacBoundary``; records what the driver asked of it."""
 
     def __init__(self, api: str = "2.3", attempts: Sequence[Attempt] = (), *, default: Attempt | None = None,
-                 generator_api: str | None = None, on_step: Callable[[FakeEnv], None] | None = None) -> None:
+                 generator_api: str | None = None, on_step: Callable[[FakeEnv], None] | None = None,
+                 suppress_fixed: bool = False) -> None:
         self.api = api
         self.script = Script(attempts, default)
-        self.generation = make_generation_module(api, self.script)
+        self.generation = make_generation_module(api, self.script, suppress_fixed)
         self.generator_api = generator_api or api
         self.on_step = on_step
         self.env: FakeEnv | None = None
@@ -354,8 +382,23 @@ class FakeIsaac:
         return self.generation
 
     def generate_signature(self) -> Signature | None:
-        cls = _Generator23 if self.generator_api == "2.3" else _Generator20
+        cls = _Generator20 if self.generator_api == "2.0" else _Generator23
         return signature_of(cls.generate, skip_self=True)
+
+    def source_of(self, module: str) -> str | None:
+        """This fake's generation API written out as source text, for ``kit.launch``'s pre-Kit variant pick."""
+        def text(name: str, func: Any, skip_self: bool = False) -> str:
+            sig = signature_of(func, skip_self=skip_self)
+            args = ", ".join(p.name if p.required else f"{p.name}=None" for p in sig)
+            return f"def {name}({'self, ' if skip_self else ''}{args}):\n    pass\n"
+        if module == "isaaclab_mimic.datagen.generation":
+            return "".join(text(f, getattr(self.generation, f)) for f in ("setup_env_config",
+                                                                          "setup_async_generation", "env_loop"))
+        if module == "isaaclab_mimic.datagen.data_generator":
+            cls = _Generator20 if self.generator_api == "2.0" else _Generator23
+            body = text("generate", cls.generate, skip_self=True).replace("\n", "\n    ")
+            return f"class DataGenerator:\n    {body}\n"
+        return None
 
     def make_env(self, env_name: str, env_cfg: Any) -> FakeEnv:
         self.log.append(("make_env", env_name))

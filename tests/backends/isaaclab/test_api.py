@@ -4,6 +4,8 @@ checked by ``test_contract.py``)."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from mimicforge.backends.isaaclab import api
@@ -64,8 +66,59 @@ def test_bind_problems():
     assert api.bind_problems(api.signature_of(g), ["a", "b"]) == ["takes 'a' only by position"]
 
 
-def test_launcher_argv():
-    assert api.launcher_argv(headless=True, enable_cameras=False, device="cuda:0") == ["--device", "cuda:0",
-                                                                                      "--headless"]
-    argv = api.launcher_argv(headless=True, enable_cameras=True, device="cpu")
-    assert set(a for a in argv if a.startswith("--")) <= set(api.LAUNCHER_FLAGS) and "--enable_cameras" in argv
+class _Launcher23:
+    """A launcher parser shaped like Isaac Lab 2.x's (the real ones run in test_contract)."""
+
+    @staticmethod
+    def add_app_launcher_args(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--headless", action="store_true")
+        parser.add_argument("--enable_cameras", action="store_true")
+        parser.add_argument("--device", default="cuda:0")
+
+
+class _Launcher30:
+    """Shaped like Isaac Lab 3.0's: no --headless, no --enable_cameras."""
+
+    @staticmethod
+    def add_app_launcher_args(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--device", default="cuda:0")
+        parser.add_argument("--viz", "--visualizer", default=None)
+
+
+def test_launcher_args_follow_what_the_parser_accepts():
+    old = api.launcher_args(_Launcher23, enable_cameras=True, device="cuda:1")
+    assert old.argv == ["--device", "cuda:1", "--headless", "--enable_cameras"] and old.kwargs == {}
+    assert old.namespace.headless and old.namespace.enable_cameras
+    new = api.launcher_args(_Launcher30, enable_cameras=True, device="cpu")
+    assert new.argv == ["--device", "cpu"] and new.kwargs == {"enable_cameras": True}
+    assert api.launcher_args(_Launcher30, enable_cameras=False, device="cpu").kwargs == {}
+
+
+def test_a_refused_launcher_argument_is_one_line_not_a_usage_exit():
+    class Strange:
+        @staticmethod
+        def add_app_launcher_args(parser: argparse.ArgumentParser) -> None:
+            parser.add_argument("--device", type=int)
+
+    with pytest.raises(BackendUnavailable, match="launcher refused mimicforge's arguments .*invalid int value"):
+        api.launcher_args(Strange, enable_cameras=False, device="cuda:0")
+
+
+def test_three_oh_api_passes_data_gen_tasks():
+    isaac = FakeIsaac("3.0")
+    v = api.select_variant(signatures(isaac.generation), isaac.generate_signature())
+    assert v.name.startswith("data_gen_tasks") and v.kit_before_numpy
+    assert v.call("env_loop").keywords[-1] == "data_gen_tasks"
+
+
+def test_the_pre_kit_pick_from_sources_matches_the_pick_from_live_functions():
+    for version in ("2.0", "2.3", "3.0"):
+        isaac = FakeIsaac(version)
+        live = api.select_variant(signatures(isaac.generation), isaac.generate_signature())
+        sigs, generate = api.read_generation_api(isaac.source_of)
+        assert api.select_variant(sigs, generate) == live
+
+
+def test_no_generation_module_asks_for_2_1():
+    with pytest.raises(BackendUnavailable, match="install Isaac Lab 2.1 or later"):
+        api.select_variant(*api.read_generation_api(lambda module: None))

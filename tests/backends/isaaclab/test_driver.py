@@ -33,8 +33,8 @@ def demo_attempts(path) -> list[int]:
         return [int(f["data"][n]["actions"][0, 0]) for n in names]
 
 
-@pytest.mark.parametrize("api", ["2.3", "2.0"])
-def test_generates_to_the_goal_on_both_api_generations(make_cfg, api):
+@pytest.mark.parametrize("api", ["3.0", "2.3", "2.0"])
+def test_generates_to_the_goal_on_every_api_generation(make_cfg, api):
     cfg = make_cfg(num_trials=2, keep_failed=True)
     isaac = FakeIsaac(api, [Attempt(success=False), Attempt(steps=5), Attempt(steps=6)])
     summary = run(cfg, isaac)
@@ -140,6 +140,16 @@ def test_dead_generator_task_becomes_generation_stalled(make_cfg, capsys):
     assert demo_attempts(paths.dataset) == [0]  # the attempt that finished is saved
     assert isaac.env.closed >= 1  # the driver closed what env_loop could not
     assert "got empty subtasks!" in capsys.readouterr().err  # Isaac's own traceback stays visible
+
+
+@pytest.mark.parametrize("api", ["3.0", "2.3"])
+def test_dead_task_is_reported_when_upstream_fixes_its_suppress_bug(make_cfg, api):
+    """env_loop that really swallows KeyboardInterrupt (upstream's ``suppress(...) and ...`` fixed) returns
+    quietly after the watchdog's abort; the driver still reports the dead task, not "env_loop ended"."""
+    isaac = FakeIsaac(api, [Attempt(), Attempt(error="got empty subtasks!")], suppress_fixed=True)
+    with pytest.raises(GenerationStalled, match="data generator for env 0 died with RuntimeError: got empty"):
+        run(make_cfg(num_trials=5), isaac)
+    assert isaac.env.closed >= 1
 
 
 def test_dead_task_on_the_legacy_api_too(make_cfg):

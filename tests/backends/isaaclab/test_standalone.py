@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mimicforge import standalone
-from mimicforge.backends.isaaclab import driver
+from mimicforge.backends.isaaclab import kit
 from tests.backends.isaaclab.fake_isaac import Attempt, FakeIsaac
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,7 +26,7 @@ def fake(monkeypatch):
             made.append(FakeIsaac("2.3", attempts))
             return made[-1]
 
-        monkeypatch.setattr(driver, "RealIsaac", factory)
+        monkeypatch.setattr(kit, "RealIsaac", factory)
         return made
 
     return install

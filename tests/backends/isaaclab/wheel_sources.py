@@ -1,7 +1,10 @@
 """Real ``isaaclab`` wheels from PyPI, read as source text and parsed with ``ast`` (Isaac Sim is never imported).
 
-Wheels are downloaded with ``pip download --no-deps`` for Isaac Sim 5's Python (3.11, manylinux) and
-cached in ``.cache/isaaclab-wheels/`` (git-ignored), so reruns need no network.
+PyPI serves each Isaac Lab generation for one Python only (2.0.0-2.1.0: 3.10, 2.2.0-2.3.2.post1: 3.11,
+3.0.0: 3.12), so every wheel is downloaded with ``pip download --no-deps --only-binary=:all:
+--python-version X`` for its own Python, and cached in ``.cache/isaaclab-wheels/`` (git-ignored), so
+reruns need no network. Two layouts: up to 2.3 the packages sit under ``isaaclab/source/<pkg>/<pkg>/``,
+3.0 ships them at the top of the wheel.
 """
 
 from __future__ import annotations
@@ -16,11 +19,22 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from mimicforge.backends.isaaclab.api import Param, Signature
+from mimicforge.backends.isaaclab.api import Signature, signature_of_source
 
 REPO = Path(__file__).resolve().parents[3]
 CACHE = REPO / ".cache" / "isaaclab-wheels"
-TARGET = ["--python-version", "3.11", "--only-binary=:all:", "--platform", "manylinux_2_35_x86_64"]
+PYTHONS = ("3.10", "3.11", "3.12")
+# Every release PyPI served when this was written, with the Python its wheel is for. test_contract checks
+# each of them and also asks PyPI (when reachable) whether a release appeared that is missing here.
+KNOWN_RELEASES = {
+    "2.0.0": "3.10", "2.0.1": "3.10", "2.0.2": "3.10", "2.1.0": "3.10",
+    "2.2.0": "3.11", "2.3.0": "3.11", "2.3.1": "3.11", "2.3.2": "3.11", "2.3.2.post1": "3.11",
+    "3.0.0": "3.12",
+}
+
+
+def target(python: str) -> list[str]:
+    return ["--python-version", python, "--only-binary=:all:"]
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess[str]:
@@ -37,45 +51,54 @@ def cached_versions() -> list[Version]:
     return sorted(found)
 
 
-def available_versions() -> list[Version]:
-    """Versions on PyPI with a wheel for Isaac Sim's Python, oldest first (the cache's, when offline)."""
-    r = _pip("index", "versions", "isaaclab", *TARGET)
-    m = re.search(r"Available versions:\s*(.+)", r.stdout)
-    if r.returncode != 0 or m is None:
-        return cached_versions()
-    return sorted(Version(v.strip()) for v in m.group(1).split(","))
+def pypi_versions() -> dict[str, str] | None:
+    """{version: python} for every isaaclab release PyPI serves for Python 3.10-3.12 (None: PyPI unreachable)."""
+    out: dict[str, str] = {}
+    for python in PYTHONS:
+        r = _pip("index", "versions", "isaaclab", *target(python))
+        m = re.search(r"Available versions:\s*(.+)", r.stdout)
+        if m is None:
+            if "No matching distribution" in r.stderr:
+                continue
+            return None
+        out.update((v.strip(), python) for v in m.group(1).split(","))
+    return out
 
 
-def pick_versions(versions: list[Version]) -> list[Version]:
-    """The newest 2.3.x and the oldest 2.x."""
-    twos = [v for v in versions if v.major == 2]
-    newest_23 = [v for v in twos if v.minor == 3]
-    picked = ([max(newest_23)] if newest_23 else []) + ([min(twos)] if twos else [])
-    return list(dict.fromkeys(picked))
-
-
-def wheel(version: Version) -> Path:
+def wheel(version: str, python: str) -> Path:
     for whl in CACHE.glob(f"isaaclab-{version}-*.whl"):
         return whl
     CACHE.mkdir(parents=True, exist_ok=True)
-    r = _pip("download", "--no-deps", "-q", "-d", str(CACHE), f"isaaclab=={version}", *TARGET)
+    r = _pip("download", "--no-deps", "-q", "-d", str(CACHE), f"isaaclab=={version}", *target(python))
     for whl in CACHE.glob(f"isaaclab-{version}-*.whl"):
         return whl
-    raise RuntimeError(f"pip download isaaclab=={version} failed: {r.stderr.strip()[-500:]}")
+    raise RuntimeError(f"pip download isaaclab=={version} (Python {python}) failed: {r.stderr.strip()[-500:]}")
+
+
+def extracted(path: Path) -> Path:
+    """The wheel unpacked once beside the cache (the launcher probe imports from it)."""
+    root = CACHE / "extracted" / path.stem
+    if not (root / ".complete").exists():
+        with zipfile.ZipFile(path) as z:
+            z.extractall(root)
+        (root / ".complete").touch()
+    return root
 
 
 class WheelSources:
-    """Python sources of one isaaclab wheel, by module name (``isaaclab/source/<pkg>/<pkg>/...``)."""
+    """Python sources of one isaaclab wheel, by module name (``isaaclab/source/<pkg>/<pkg>/...`` or ``<pkg>/...``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._zip = zipfile.ZipFile(path)
         self._names = set(self._zip.namelist())
         self._trees: dict[str, ast.Module] = {}
+        self.version = path.name.split("-")[1]
+        self.layout = "top-level" if "isaaclab_mimic/__init__.py" in self._names else "source"
 
     def module_file(self, module: str) -> str | None:
         parts = module.split(".")
-        base = f"isaaclab/source/{parts[0]}/" + "/".join(parts)
+        base = "/".join(parts) if self.layout == "top-level" else f"isaaclab/source/{parts[0]}/" + "/".join(parts)
         for candidate in (base + ".py", base + "/__init__.py"):
             if candidate in self._names:
                 return candidate
@@ -88,6 +111,11 @@ class WheelSources:
                 raise LookupError(f"{self.path.name} has no module {module}")
             self._trees[module] = ast.parse(self._zip.read(name).decode("utf-8"), filename=name)
         return self._trees[module]
+
+    def source(self, module: str) -> str | None:
+        """A module's source text (None: not in this wheel); the ``source_of`` the driver's pre-Kit check takes."""
+        name = self.module_file(module)
+        return self.text(name) if name is not None else None
 
     def text(self, name: str) -> str:
         return self._zip.read(name).decode("utf-8")
@@ -134,27 +162,17 @@ class WheelSources:
         return out
 
     def extension_version(self, package: str) -> str | None:
-        name = f"isaaclab/source/{package}/config/extension.toml"
-        if name not in self._names:
-            return None
-        m = re.search(r'^version\s*=\s*"([^"]+)"', self.text(name), re.M)
-        return m.group(1) if m else None
+        """The package's own version (2.x: ``config/extension.toml``; 3.0: ``pyproject.toml``)."""
+        for name in (f"isaaclab/source/{package}/config/extension.toml", f"isaaclab/source/{package}/pyproject.toml"):
+            if name in self._names:
+                m = re.search(r'^version\s*=\s*"([^"]+)"', self.text(name), re.M)
+                if m:
+                    return m.group(1)
+        return None
 
 
 def signature(node: ast.FunctionDef | ast.AsyncFunctionDef, *, skip_self: bool = False) -> Signature:
-    a = node.args
-    positional = a.posonlyargs + a.args
-    first_default = len(positional) - len(a.defaults)
-    params = [Param(p.arg, i < first_default,
-                    "positional_only" if i < len(a.posonlyargs) else "normal") for i, p in enumerate(positional)]
-    if a.vararg:
-        params.append(Param(a.vararg.arg, False, "var_positional"))
-    params += [Param(p.arg, d is None, "keyword_only") for p, d in zip(a.kwonlyargs, a.kw_defaults)]
-    if a.kwarg:
-        params.append(Param(a.kwarg.arg, False, "var_keyword"))
-    if skip_self and params and params[0].name in ("self", "cls"):
-        params = params[1:]
-    return tuple(params)
+    return signature_of_source(node, skip_self=skip_self)
 
 
 def returned_dict_keys(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:

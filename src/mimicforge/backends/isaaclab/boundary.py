@@ -8,7 +8,6 @@ they are tested).
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import random
 from types import ModuleType
@@ -20,7 +19,7 @@ from mimicforge.errors import BackendUnavailable
 
 class IsaacBoundary(Protocol):
     def launch_app(self, *, headless: bool, enable_cameras: bool, device: str) -> Any:
-        """Start Kit through ``AppLauncher``; returns the SimulationApp."""
+        """Start Kit through ``AppLauncher`` (arguments from ``api.launcher_args``); returns the app."""
 
     def close_app(self, app: Any, exit_code: int) -> None:
         """Shut Kit down, keeping ``exit_code`` where the installed Isaac Sim can."""
@@ -52,10 +51,8 @@ class RealIsaac:
                 f"Isaac Lab is not importable here ({exc}); run inside the Isaac Lab container "
                 "(docker compose run --rm isaac-lab) or use ENGINE=mujoco"
             ) from None
-        parser = argparse.ArgumentParser(add_help=False)
-        AppLauncher.add_app_launcher_args(parser)
-        args = parser.parse_args(api.launcher_argv(headless=headless, enable_cameras=enable_cameras, device=device))
-        return AppLauncher(args).app
+        args = api.launcher_args(AppLauncher, enable_cameras=enable_cameras, device=device)
+        return AppLauncher(args.namespace, **args.kwargs).app
 
     def close_app(self, app: Any, exit_code: int) -> None:
         # Newer Isaac Sim releases take the status to keep when Kit's fast shutdown ends the process;

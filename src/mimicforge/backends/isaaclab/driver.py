@@ -5,7 +5,9 @@ The flow is Isaac Lab's (``setup_env_config`` -> ``gym.make`` -> ``setup_async_g
 
 1. ``plan_run`` checks everything that needs no simulator (settings, input file, output policy, resume
    point) so that mistakes fail in a second, before Kit starts;
-2. ``launch`` applies nest_asyncio where a loop already runs (Jupyter), then starts Kit headless;
+2. ``launch`` (``kit``: light, no numpy) picks the API variant from the installed sources, plans the run
+   (in a child process on Isaac Lab 3.0), decides cameras from the task, applies nest_asyncio where a
+   loop already runs (Jupyter), then starts Kit headless;
 3. ``generate`` picks the API variant that binds to the installed release (``api``), points the
    recorder at a staging folder (``staging``), resets the module counters, runs ``env_loop`` under the
    ``watchdog`` and the graceful ``signals`` handler, and collects every finished attempt into OUT.
@@ -19,14 +21,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from mimicforge.backends.isaaclab import api
-from mimicforge.backends.isaaclab.boundary import IsaacBoundary, RealIsaac
+from mimicforge.backends.isaaclab.cameras import CAMERA_TASKS, needs_cameras
 from mimicforge.backends.isaaclab.eventloop import prepare_event_loop
+from mimicforge.backends.isaaclab.kit import Simulation, close, launch
 from mimicforge.backends.isaaclab.images import FrameSorter, redirect_camera_terms
 from mimicforge.backends.isaaclab.signals import GracefulStop
 from mimicforge.backends.isaaclab.staging import STAGING_NAME, Collector, Staging
@@ -77,50 +80,46 @@ def plan_run(cfg: RunConfig) -> RunPlan:
     return RunPlan(cfg, Path(g.input_file), paths, mode, env_name, resumed, max(g.num_trials - done, 0), num_subtasks)
 
 
-@dataclass
-class Simulation:
-    """A started Kit app and the boundary it came from (one per process; Kit cannot restart)."""
-
-    app: Any
-    isaac: IsaacBoundary = field(default_factory=RealIsaac)
-    nested_loop: bool = False
-
-
-def launch(cfg: RunConfig, *, isaac: IsaacBoundary | None = None, device: str = "cuda:0") -> Simulation:
-    """Start Isaac Sim headless (with cameras when ``cfg.cameras.cameras`` asks for them)."""
-    isaac = isaac or RealIsaac()
-    nested = prepare_event_loop()
-    app = isaac.launch_app(headless=True, enable_cameras=bool(cfg.cameras.cameras), device=device)
-    return Simulation(app, isaac, nested)
-
-
-def close(sim: Simulation, exit_code: int = 0) -> None:
-    sim.isaac.close_app(sim.app, exit_code)
+__all__ = ["RunPlan", "Simulation", "close", "generate", "launch", "plan_run"]
 
 
 # ----------------------------------------------------------------------------------------- env config
-def configure_env_cfg(env_cfg: Any, g: GenerationConfig, export_mode: Any) -> None:
-    """Write mimicforge's settings into the parsed env config (fields listed in ``api``)."""
+def configure_env_cfg(env_cfg: Any, g: GenerationConfig, export_mode: Any, *, images: bool = False) -> None:
+    """Write mimicforge's settings into the parsed env config: exactly the fields listed in ``api`` (the
+    contract test checks those lists against every Isaac Lab release)."""
     dg = env_cfg.datagen_config
-    dg.generation_guarantee = g.stop_on == "successes"
-    dg.generation_keep_failed = True  # staging keeps every attempt; KEEP_FAILED decides what reaches OUT
-    dg.seed = g.seed
     per_subtask = g.select_source == "per_subtask"
-    dg.generation_select_src_per_subtask = per_subtask
-    if per_subtask and hasattr(dg, "generation_select_src_per_arm"):
+    datagen = {
+        "generation_guarantee": g.stop_on == "successes",
+        "generation_keep_failed": True,  # staging keeps every attempt; KEEP_FAILED decides what reaches OUT
+        "seed": g.seed,
+        "generation_select_src_per_subtask": per_subtask,
+    }
+    for name in api.DATAGEN_FIELDS:
+        setattr(dg, name, datagen[name])
+    if per_subtask and hasattr(dg, api.DATAGEN_OPTIONAL_FIELDS[0]):
         # Isaac Lab 2.3 selects once per trial unless per-arm selection is on, even with per_subtask set.
-        dg.generation_select_src_per_arm = True
-    env_cfg.recorders.dataset_export_mode = export_mode
+        setattr(dg, api.DATAGEN_OPTIONAL_FIELDS[0], True)
+    for name in api.RECORDER_CFG_FIELDS:
+        setattr(env_cfg.recorders, name, export_mode)
+    nn = {"nn_k": g.nn_k} if g.nn_k is not None else None
+    subtask = {"selection_strategy": g.selection_strategy, "selection_strategy_kwargs": nn,
+               "action_noise": g.action_noise, "num_interpolation_steps": g.num_interpolation_steps}
     for subtasks in env_cfg.subtask_configs.values():
         for sub in subtasks:
-            if g.selection_strategy is not None:
-                sub.selection_strategy = g.selection_strategy
-            if g.nn_k is not None:
-                sub.selection_strategy_kwargs = {**dict(sub.selection_strategy_kwargs or {}), "nn_k": g.nn_k}
-            if g.action_noise is not None:
-                sub.action_noise = g.action_noise
-            if g.num_interpolation_steps is not None:
-                sub.num_interpolation_steps = g.num_interpolation_steps
+            for name in api.SUBTASK_FIELDS:
+                value = subtask[name]
+                if value is None:
+                    continue
+                if name == "selection_strategy_kwargs":
+                    value = {**dict(sub.selection_strategy_kwargs or {}), **value}
+                setattr(sub, name, value)
+    if images:
+        # With 0 rerenders the frame saved after a reset still shows the previous attempt (stale step_0).
+        if hasattr(env_cfg, api.RERENDER_FLAG_FIELD) and not hasattr(env_cfg, api.RERENDERS_FIELD):
+            setattr(env_cfg, api.RERENDER_FLAG_FIELD, True)  # before Isaac Lab 2.3.2
+        else:
+            setattr(env_cfg, api.RERENDERS_FIELD, max(1, int(getattr(env_cfg, api.RERENDERS_FIELD, 0) or 0)))
 
 
 def configure_randomization(env_cfg: Any, r: RandomizationConfig) -> None:
@@ -169,7 +168,7 @@ def generate(
     cfg: RunConfig,
     sim: Simulation,
     *,
-    device: str = "cuda:0",
+    device: str | None = None,
     stall_timeout: float | None = None,
     on_attempt: Callable[[MetricsRecord, Summary], None] | None = None,
     watch_interval: float = 0.0,
@@ -180,6 +179,10 @@ def generate(
     plan = plan_run(cfg)
     g = plan.cfg.generation
     isaac = sim.isaac
+    device = device or sim.device
+    if needs_cameras(plan.env_name, plan.cfg.cameras.cameras) and not sim.enable_cameras:
+        raise ConfigError(f"task {plan.env_name} needs cameras but Kit was started without them; Kit cannot "
+                          "restart in a process: restart it (the notebook's kernel) and launch with this task")
     tracker = GoalTracker(str(plan.paths.dataset), target=g.num_trials, stop_on=g.stop_on,
                           successes=plan.resumed.successes, attempts=plan.resumed.next_for(0),
                           max_consecutive_failures=g.max_consecutive_failures,
@@ -201,7 +204,8 @@ def generate(
         "input_file": str(plan.input_file), "pause_subtask": False,
     }
     env_cfg, success_term = generation.setup_env_config(**variant.call("setup_env_config").kwargs(values))
-    configure_env_cfg(env_cfg, g, isaac.export_mode(api.EXPORT_MODE[2]))
+    configure_env_cfg(env_cfg, g, isaac.export_mode(api.EXPORT_MODE[2]),
+                      images=plan.env_name in CAMERA_TASKS or bool(plan.cfg.cameras.cameras))
     configure_randomization(env_cfg, plan.cfg.randomization)
     cams = plan.cfg.cameras
     frames = None
@@ -235,6 +239,7 @@ def generate(
         values.update(env=env, reset_queue=components.get("reset_queue"), action_queue=components["action_queue"],
                       info_pool=components["info_pool"], event_loop=loop)
         gathered = asyncio.gather(*tasks)
+        values["gathered"] = gathered  # Isaac Lab 3.0's env_loop re-raises a dead generator's error from it
         live = collector
         watchdog = Watchdog(loop, tasks, lambda: read_counters(generation), on_progress=lambda _: live.collect(),
                             tracker=tracker, interval=watch_interval)
@@ -247,10 +252,13 @@ def generate(
                     error = abort.cause
                 finally:
                     watchdog.disarm()
+                # env_loop escapes a WatchdogAbort only because upstream's ``suppress(KeyboardInterrupt) and
+                # inference_mode()`` drops the suppress; where that is fixed it returns quietly instead.
+                error = error or watchdog.error
         finally:
             _cancel(gathered, loop)
     finally:
-        env.close()  # idempotent; env_loop closes it on a normal end. Closes the recorder's files.
+        env.close()  # ours on every release (3.0's env_loop leaves it open; 2.x's closes it too, idempotent)
         if collector is None:
             staging.remove()
         else:

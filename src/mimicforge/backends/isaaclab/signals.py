@@ -3,8 +3,9 @@
 ``docker stop`` sends SIGTERM, then SIGKILL after the grace period. ``AppLauncher`` installs a SIGTERM
 handler that closes Kit at once, mid-attempt, with the recorder's files open. While generation runs we
 replace it (and restore it afterwards): the first signal lowers the stop target that ``env_loop``
-re-reads after every finished attempt, so the loop ends by itself after the current attempt and closes
-the env (and with it the HDF5 files); the driver then collects what was finished and reports
+re-reads after every finished attempt, so the loop ends by itself after the current attempt; the driver
+closes the env (and with it the HDF5 files; 2.x's env_loop also does, 3.0's leaves it to the caller),
+collects what was finished and reports
 ``Interrupted`` (exit 143 / 130). A second signal stops at once through the watchdog's abort.
 """
 

@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 
 from mimicforge.backends.isaaclab.images import FrameSorter
-from mimicforge.datasets import layout
+from mimicforge.datasets import layout, quaternions
 from mimicforge.datasets.reader import read_tree
 from mimicforge.datasets.writer import Mode
 from mimicforge.outputs import MetricsRecord, OutputPaths, RunOutputs
@@ -101,6 +101,16 @@ def demo_names(f: h5py.File) -> list[str]:
     return [k for i, k in sorted((i, k) for i, k in found if i is not None)]
 
 
+def staged_format(staging: Staging) -> int:
+    """The dataset format Isaac Lab's recorder writes (3.0: ``format_version = 1``, set when the file is created);
+    OUT keeps it."""
+    for path in (staging.successes, staging.failures):
+        with open_staged(path) as f:
+            if f is not None:
+                return quaternions.read_format_version(f.attrs, path)
+    return quaternions.LEGACY_WXYZ
+
+
 class Collector:
     """Copy newly exported attempts from staging into OUT (see module docstring)."""
 
@@ -119,8 +129,10 @@ class Collector:
         self._seen = {True: 0, False: 0}  # staged demos already collected, per file
         self._env_args: dict[str, object] = {}
         self._last_time = clock()
+        self.format_version = staged_format(staging)
         self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=keep_failed,
-                                  config_text=config_text, images=frames.folders if frames is not None else None)
+                                  config_text=config_text, images=frames.folders if frames is not None else None,
+                                  format_version=self.format_version)
         self.writer, self.failed_writer, self.metrics = (self.outputs.writer, self.outputs.failed_writer,
                                                          self.outputs.metrics)
 
@@ -164,6 +176,8 @@ class Collector:
 
     def _take(self, group: h5py.Group, success: bool) -> MetricsRecord:
         episode = read_tree(group)
+        if self.format_version == quaternions.XYZW:  # the writer takes mimicforge's WXYZ and stores XYZW again
+            episode = quaternions.convert_episode(episode, to_xyzw=False)
         steps = int(group.attrs.get(layout.ATTR_NUM_SAMPLES, np.asarray(episode[layout.ACTIONS]).shape[0]))
         index = self.next_attempt
         now = self.clock()

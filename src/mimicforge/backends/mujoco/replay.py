@@ -107,7 +107,7 @@ def _load(reader: DatasetReader, name: str, grasp: str, th: StackThresholds) -> 
         )
     return {
         "actions": group["actions"][()],
-        "initial_state": read_tree(group[layout.INITIAL_STATE]),
+        "initial_state": reader.demo(name, parts=("initial_state",)).initial_state,  # quaternions WXYZ
         "eef_pos": group["obs/eef_pos"][()],
         "signals": signals,
     }
