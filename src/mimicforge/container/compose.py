@@ -184,7 +184,10 @@ def _ports(raw: list[Any], where: str) -> tuple[Port, ...]:
     return tuple(out)
 
 
-def _mounts(raw: list[Any], project: str, base: Path, where: str) -> tuple[Mount, ...]:
+def _mounts(raw: list[Any], project: str, base: Path, where: str,
+            volumes: Mapping[str, Any] | None = None) -> tuple[Mount, ...]:
+    """Short-syntax mounts; a named volume is ``PROJECT_NAME`` unless the top-level ``volumes:`` entry gives it
+    an explicit ``name:`` (Compose's rule)."""
     out = []
     for v in raw:
         if not isinstance(v, str):
@@ -196,7 +199,8 @@ def _mounts(raw: list[Any], project: str, base: Path, where: str) -> tuple[Mount
             path = Path(os.path.expanduser(source))
             out.append(Mount("bind", str((base / path).resolve() if not path.is_absolute() else path), target, ro))
         else:
-            out.append(Mount("volume", f"{project}_{source}", target, ro))
+            declared = (volumes or {}).get(source) or {}
+            out.append(Mount("volume", str(declared.get("name") or f"{project}_{source}"), target, ro))
     return tuple(out)
 
 
@@ -249,7 +253,7 @@ def service_spec(service: str, *, env: Mapping[str, str] | None = None, project_
         environment={k: "" if v is None else str(v) for k, v in env_raw.items()},
         user=str(s["user"]) if s.get("user") else None,
         ports=_ports(s.get("ports") or [], where),
-        mounts=_mounts(s.get("volumes") or [], project, base, where),
+        mounts=_mounts(s.get("volumes") or [], project, base, where, doc.get("volumes")),
         devices=_devices(s.get("deploy") or {}),
         init=bool(s.get("init", False)),
         stop_grace_period=parse_duration(s.get("stop_grace_period", "10s"), where),
