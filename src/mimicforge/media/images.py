@@ -12,18 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from mimicforge.errors import BackendUnavailable
+from mimicforge.extras import require
 
 IMAGEIO_HINT = "saving or reading images needs imageio; install it with: pip install 'mimicforge[sim]'"
 
 
 def imageio_v3() -> Any:
     """``imageio.v3``, or ``BackendUnavailable`` with the install command (it is an optional dependency)."""
-    try:
-        import imageio.v3 as iio
-    except ImportError:
-        raise BackendUnavailable(IMAGEIO_HINT) from None
-    return iio
+    return require("imageio.v3", IMAGEIO_HINT)
 
 
 def to_png_array(modality: str, frame: np.ndarray) -> np.ndarray:
