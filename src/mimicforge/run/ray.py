@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mimicforge.config import RunConfig
-from mimicforge.errors import BackendUnavailable, ConfigError
+from mimicforge.errors import ConfigError
+from mimicforge.extras import require
 from mimicforge.goal import GoalTracker, Summary
 from mimicforge.outputs import MetricsRecord, read_metrics
 from mimicforge.run.generate import resolve_input
@@ -24,11 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise BackendUnavailable("Ray is not installed; install it with: pip install 'mimicforge[ray]'") from None
-    return ray
+    return require("ray", "Ray is not installed; install it with: pip install 'mimicforge[ray]'")
 
 
 def shard_task(cfg: RunConfig, worker: int, engine: str, first_attempt: int, quota: int) -> dict[str, int]:
