@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -62,9 +63,17 @@ def case(name: str, src: Path, successes: int, cameras: str | None, workdir: Pat
     if cameras:
         env.update({"CAMERAS": cameras, "MODALITIES": "rgb", "OUTPUT_DIR": str(workdir / f"{name}_images")})
     cfg = load_config(env=env)
+    first: list[float] = []
+
+    def note(record, summary) -> None:  # called after the attempt is on disk
+        if record.success and not first:
+            first.append(time.perf_counter() - t0)
+
     t0 = time.perf_counter()
-    summary = run_generation(cfg)
+    c0 = time.process_time()
+    summary = run_generation(cfg, on_attempt=note)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     records = list(read_metrics(workdir / f"{name}.metrics.jsonl"))
     steps = sum(r["steps"] for r in records)
     raw, replayed = raw_steps(cfg, [workdir / f"{name}.hdf5", workdir / f"{name}_failed.hdf5"])
@@ -77,6 +86,11 @@ def case(name: str, src: Path, successes: int, cameras: str | None, workdir: Pat
         "wall_s": round(wall, 2),
         "attempts_per_s": round(summary.attempts / wall, 3),
         "successes_per_min": round(summary.successes / wall * 60, 2),
+        "cpu_s": round(cpu, 2),
+        "successes_per_cpu_min": round(summary.successes / cpu * 60, 2),
+        "first_success_s": round(first[0], 2) if first else None,
+        "mean_steps_kept": summary.to_dict()["mean_steps"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "env_steps": steps,
         "raw_step_s": round(raw, 2),
         "overhead_ratio": round(wall / raw, 3),

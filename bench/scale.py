@@ -1,9 +1,15 @@
-"""Scaling of supervised workers on this machine: successes/min with 1 and with 2 workers, one run.
+"""Scaling of supervised workers on this machine: successes/min with 1 and with 2 workers, one run each.
 
-Both cases go through the supervisor (spawned workers, shards, final merge), so the comparison includes
-process start-up and merging. ``efficiency`` = rate(2 workers) / (2 × rate(1 worker)).
+Each case is the real command, ``mimicforge generate --workers N`` in a subprocess (cameras off), so the
+figures include interpreter and worker start-up, shards and the final merge. While it runs the benchmark
+polls the run's metrics log and its processes: ``first_success_s`` is the time from starting the command
+to the first success on disk (a worker commits a demo to its shard before reporting it), and
+``peak_rss_mb`` is each process's peak resident memory (``VmHWM``): the command's, and each worker's (with one
+worker, the command is the worker). ``efficiency`` =
+rate(2 workers) / (2 x rate(1 worker)); ``successes_per_cpu_min`` divides by the CPU time the command and its
+workers used (on a loaded machine: what free cores would give). The load average is printed beside them.
 
-    python bench/scale.py [--successes 80] [--input PATH]
+    python bench/scale.py [--successes 120] [--input PATH]
 """
 
 from __future__ import annotations
@@ -11,40 +17,111 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from mimicforge.config import load_config
 from mimicforge.datasets import validate
-from mimicforge.run.supervisor import run_supervised
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "franka_stack_annotated_10.hdf5"
 
 
+def children(pid: int) -> list[int]:
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(c) for c in fh.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def is_worker(pid: int) -> bool:
+    """A generation worker, not multiprocessing's resource tracker."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"resource_tracker" not in fh.read()
+    except OSError:
+        return False
+
+
+def first_success(metrics: Path) -> bool:
+    try:
+        return '"success":true' in metrics.read_text()
+    except OSError:
+        return False
+
+
 def rate(src: Path, workers: int, successes: int, workdir: Path) -> dict:
     out = workdir / f"w{workers}.hdf5"
-    cfg = load_config(env={"INPUT_FILE": str(src), "OUTPUT_FILE": str(out), "NUM_TRIALS": str(successes),
-                           "WORKERS": str(workers), "SEED": "1"})
+    cmd = [sys.executable, "-m", "mimicforge", "generate", "--input", str(src), "--output", str(out),
+           "--num-trials", str(successes), "--workers", str(workers), "--seed", "1", "--json"]
+    env = {**os.environ, "KEEP_FAILED": "0"}
     t0 = time.perf_counter()
-    summary = run_supervised(cfg)
+    cpu0 = _children_cpu()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    first = None
+    peaks: dict[int, float] = {}
+    metrics = out.with_name(out.stem + ".metrics.jsonl")
+    while proc.poll() is None:
+        if first is None and first_success(metrics):
+            first = time.perf_counter() - t0
+        for pid in [proc.pid, *(c for c in children(proc.pid) if is_worker(c))]:
+            mb = peak_rss_mb(pid)
+            if mb is not None:
+                peaks[pid] = max(peaks.get(pid, 0.0), mb)
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate()
     wall = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0
+    if proc.returncode != 0:
+        raise SystemExit(f"scale.py: {' '.join(cmd)} exited {proc.returncode}: {stderr.strip()[-500:]}")
+    summary = json.loads(stdout)
     assert validate(out) == [], f"{out} is not valid"
-    return {"workers": workers, "successes": summary.successes, "attempts": summary.attempts,
-            "wall_s": round(wall, 2), "successes_per_min": round(summary.successes / wall * 60, 2)}
+    # children under 50 MB are interpreter stubs of the spawn start method, not workers
+    worker_peaks = [round(v, 1) for pid, v in peaks.items() if pid != proc.pid and v >= 50]
+    return {"workers": workers, "successes": summary["successes"], "attempts": summary["attempts"],
+            "wall_s": round(wall, 2), "successes_per_min": round(summary["successes"] / wall * 60, 2),
+            "cpu_s": round(cpu, 2), "successes_per_cpu_min": round(summary["successes"] / cpu * 60, 2),
+            "first_success_s": round(first, 2) if first is not None else None,
+            "mean_steps": summary.get("mean_steps"),
+            "peak_rss_mb": {"command": round(peaks.get(proc.pid, 0.0), 1),
+                            "workers": sorted(worker_peaks) if workers > 1 else [round(peaks.get(proc.pid, 0.0), 1)]}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--input", type=Path, default=REAL)
-    ap.add_argument("--successes", type=int, default=80)
+    ap.add_argument("--successes", type=int, default=120)
     args = ap.parse_args()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         one = rate(args.input, 1, args.successes, Path(tmp))
         two = rate(args.input, 2, args.successes, Path(tmp))
     print(json.dumps({
         "benchmark": "scale",
         "cpus": os.cpu_count(),
+        "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "one_worker": one,
         "two_workers": two,
         "speedup": round(two["successes_per_min"] / one["successes_per_min"], 3),

@@ -30,6 +30,9 @@ def test_inspect_json_on_real_file(cli, real_dataset):
     assert d0["subtask_signals"] == ["grasp_1", "stack_1", "grasp_2"]
     assert d0["initial_object_positions"]["cube_1"] == pytest.approx([0.5767, 0.0825, 0.0203], abs=1e-4)
     assert [d["length"] for d in s["demos"]] == [236, 233, 194, 209, 232, 185, 247, 218, 230, 179]
+    # length and idleness per dataset (datasets/motion.py); human demos carry no source-segment length
+    assert s["mean_length"] == 216.3 and s["idle_share"] == pytest.approx(0.0764, abs=5e-4)
+    assert s["length_ratio"] is None and d0["idle_share"] == pytest.approx(0.0511, abs=5e-4)
 
 
 def test_inspect_text_mentions_boundaries(cli, real_dataset):

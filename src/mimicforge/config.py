@@ -97,11 +97,11 @@ class GenerationConfig:
     # Refined execution (mimic/execution.py); isaac_parity turns all of it off: exactly Isaac Lab Mimic.
     isaac_parity: bool = setting(False, env="ISAAC_PARITY", parse=boolean, example="1", engines=TWIN,
                                  harmless=True,  # Isaac Lab Mimic executes that way anyway
-                                 help="execute exactly as Isaac Lab Mimic: no settling, noise-free contact, "
+                                 help="execute exactly as Isaac Lab Mimic: no lead, settling, noise-free contact, "
                                       "held-object correction or transit")
     settle_steps: int = setting(30, env="SETTLE_STEPS", parse=integer(0, 1000), example="30", engines=TWIN,
                                 help="most steps to hold a target until the end effector reaches it (0: off)")
-    noise_free_steps: int = setting(10, env="NOISE_FREE_STEPS", parse=integer(0, 1000), example="10",
+    noise_free_steps: int = setting(20, env="NOISE_FREE_STEPS", parse=integer(0, 1000), example="20",
                                     engines=TWIN,
                                     help="waypoints before a gripper change without action noise (0: off)")
     held_object_correction: bool = setting(True, env="HELD_OBJECT_CORRECTION", parse=boolean, example="1",
@@ -109,6 +109,8 @@ class GenerationConfig:
                                            help="make a carried object, not the hand, follow the source path")
     transit_clearance: float = setting(0.05, env="TRANSIT_CLEARANCE", parse=number(0.0, 0.5), example="0.05",
                                        engines=TWIN, help="lift (m) above the higher end between subtasks (0: off)")
+    lead_gain: float = setting(5.0, env="LEAD_GAIN", parse=number(1.0, 20.0), example="5", engines=TWIN,
+                               help="command planned waypoints this many times their distance from the hand (1: off)")
     engine: str = setting("auto", env="ENGINE", parse=choice(ENGINES), example="mujoco",
                           help="auto, mujoco or isaaclab")
     task: str | None = setting(None, env="TASK", parse=text, example="Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0",

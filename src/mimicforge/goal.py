@@ -28,15 +28,36 @@ class Summary:
     new_attempts: int
     seconds: float
     reached: bool
+    # Over the successes of this run that report them (note_motion): steps, source steps, idle share
+    kept_steps: int = 0
+    kept_source_steps: int = 0
+    kept_idle: float = 0.0
+    kept_measured: int = 0
 
     @property
     def success_rate(self) -> float:
         return self.new_successes / self.new_attempts if self.new_attempts else 0.0
 
+    def note_motion(self, record: Any) -> None:
+        """Count a successful attempt's length and idleness (a metrics record, or its dict) into the means."""
+        get = record.get if isinstance(record, dict) else lambda k: getattr(record, k, None)
+        if not get("success") or get("source_steps") is None or get("idle_share") is None:
+            return
+        self.kept_steps += int(get("steps"))
+        self.kept_source_steps += int(get("source_steps"))
+        self.kept_idle += float(get("idle_share"))
+        self.kept_measured += 1
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        for key in ("kept_steps", "kept_source_steps", "kept_idle", "kept_measured"):
+            d.pop(key)
         d["success_rate"] = round(self.success_rate, 4)
         d["seconds"] = round(self.seconds, 3)
+        n = self.kept_measured
+        d["mean_steps"] = round(self.kept_steps / n, 1) if n else None
+        d["length_ratio"] = round(self.kept_steps / self.kept_source_steps, 4) if self.kept_source_steps else None
+        d["idle_share"] = round(self.kept_idle / n, 4) if n else None
         return d
 
 
@@ -66,14 +87,16 @@ class GoalTracker:
     def goal_reached(self) -> bool:
         return self.done >= self.summary.target
 
-    def record(self, success: bool) -> None:
-        """One finished attempt."""
+    def record(self, success: bool, metrics: Any = None) -> None:
+        """One finished attempt; ``metrics``: its metrics record (or dict), for the run's length figures."""
         s = self.summary
         counted = success and not (s.stop_on == "successes" and self.goal_reached())
         s.attempts += 1
         s.new_attempts += 1
         s.successes += int(counted)
         s.new_successes += int(counted)
+        if counted and metrics is not None:
+            s.note_motion(metrics)
         self.consecutive_failures = 0 if success else self.consecutive_failures + 1
         self._last_progress = self.clock()
         s.seconds = self._last_progress - self._t0

@@ -180,6 +180,9 @@ class RunOutputs:
         from mimicforge.datasets import layout
 
         attrs = {layout.ATTR_ATTEMPT: np.int64(record.attempt), layout.ATTR_WORKER: np.int64(record.worker)}
+        record.add_motion(episode)
+        if record.source_steps is not None:
+            attrs[layout.ATTR_SOURCE_STEPS] = np.int64(record.source_steps)
         if record.success:
             k = self.writer.next_index
             if stage_images is not None and self.images is not None:
@@ -216,12 +219,28 @@ class MetricsRecord:
     engine: str = "mujoco"
     worker: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # How the attempt moved (datasets/motion.py); None where the engine does not know
+    source_steps: int | None = None  # total length of the source segments it was built from
+    length_ratio: float | None = None  # steps / source_steps
+    idle_share: float | None = None  # share of idle steps (hand and fingers still)
+
+    def add_motion(self, episode: Mapping[str, Any]) -> None:
+        """Fill the idle share from the episode's observations and the length ratio from ``source_steps``."""
+        from mimicforge.datasets.motion import episode_idle_share
+
+        if self.idle_share is None:
+            self.idle_share = episode_idle_share(episode.get("obs", {}))
+        if self.length_ratio is None and self.source_steps:
+            self.length_ratio = self.steps / self.source_steps
 
     def to_json(self) -> str:
         d = asdict(self)
         extra = d.pop("extra")
         d.update(extra)
         d["seconds"] = round(float(d["seconds"]), 6) if math.isfinite(d["seconds"]) else None
+        for key in ("length_ratio", "idle_share"):
+            if d[key] is not None:
+                d[key] = round(float(d[key]), 4)
         return json.dumps(d, separators=(",", ":"))
 
 

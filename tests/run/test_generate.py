@@ -61,6 +61,14 @@ def test_generate_writes_isaac_layout_metrics_and_config(cli, real_dataset, tmp_
     for rec in recs:
         assert len(rec["source_demos"]) == 4 and rec["steps"] > 150
         assert (rec["failed_subtask"] is None) == rec["success"]
+        assert rec["source_steps"] > 100 and 0.0 <= rec["idle_share"] < 0.5
+        assert rec["length_ratio"] == pytest.approx(rec["steps"] / rec["source_steps"], abs=1e-4)
+    kept = [rec for rec in recs if rec["success"]]
+    assert summary["mean_steps"] == pytest.approx(sum(r["steps"] for r in kept) / 3, abs=0.05)
+    assert summary["idle_share"] == pytest.approx(sum(r["idle_share"] for r in kept) / 3, abs=1e-3)
+    shown = json.loads(cli("inspect", str(out), "--json").stdout)
+    assert [d["length_ratio"] for d in shown["demos"]] == pytest.approx([r["length_ratio"] for r in kept], abs=1e-3)
+    assert [d["idle_share"] for d in shown["demos"]] == pytest.approx([r["idle_share"] for r in kept], abs=1e-3)
     failed = [rec for rec in recs if not rec["success"]]
     if failed:
         with DatasetReader(tmp_path / "gen_failed.hdf5") as rd:

@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 
 from mimicforge.datasets import layout
+from mimicforge.datasets.motion import idle_share
 from mimicforge.datasets.reader import DatasetReader, length_problems, signal_order, subtask_boundaries
 from mimicforge.errors import DatasetFormatError
 
@@ -23,6 +24,28 @@ def _initial_object_positions(group: h5py.Group) -> dict[str, list[float]]:
         if isinstance(pose, h5py.Dataset) and pose.shape[-1] == 7:
             out[name] = [round(float(x), 6) for x in pose[0, :3]]
     return out
+
+
+def _motion(group: h5py.Group, length: int) -> dict[str, Any]:
+    """A demo's idle share (None without ``obs/eef_pos`` and ``obs/gripper_pos``) and, for a generated demo
+    that records it, its length over the source segments it was built from."""
+    obs = group.get("obs")
+    share = None
+    if isinstance(obs, h5py.Group) and "eef_pos" in obs and "gripper_pos" in obs:
+        share = round(idle_share(obs["eef_pos"][()], obs["gripper_pos"][()]), 4)
+    src = group.attrs.get(layout.ATTR_SOURCE_STEPS)
+    ratio = round(length / int(src), 4) if src is not None and int(src) > 0 else None
+    return {"idle_share": share, "length_ratio": ratio}
+
+
+def _motion_means(demos: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per dataset: mean length, and the mean idle share and length ratio over the demos that have them."""
+    def mean(key: str) -> float | None:
+        vals = [d[key] for d in demos if d.get(key) is not None]
+        return round(sum(vals) / len(vals), 4) if vals else None
+
+    return {"mean_length": round(sum(d["length"] for d in demos) / len(demos), 1) if demos else None,
+            "idle_share": mean("idle_share"), "length_ratio": mean("length_ratio")}
 
 
 def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -46,6 +69,7 @@ def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
                 entry["subtask_signals"] = order
                 entry["subtask_boundaries"] = subtask_boundaries(signals, order, entry["length"], f"{r.path}: {name}")
             entry["initial_object_positions"] = _initial_object_positions(g)
+            entry.update(_motion(g, entry["length"]))
             demos.append(entry)
         total_attr = r.data_attrs.get(layout.ATTR_TOTAL)
         return {
@@ -59,8 +83,13 @@ def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
             "annotated": annotated,
             "format_version": r.format_version,
             "quaternion_order": "xyzw" if r.format_version else "wxyz",
+            **_motion_means(demos),
             "demos": demos,
         }
+
+
+def _pct(x: float | None) -> str:
+    return "?" if x is None else f"{x:.1%}"
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -71,6 +100,8 @@ def format_summary(s: dict[str, Any]) -> str:
         + ("" if s["total_attr"] in (None, s["total_samples"]) else f"  [total attribute says {s['total_attr']}]"),
         f"  annotated  {'yes' if s['annotated'] else 'no'}",
         f"  format     {s.get('format_version', 0)} (quaternions {s.get('quaternion_order', 'wxyz')})",
+        f"  motion     mean length {s['mean_length']}, idle share {_pct(s['idle_share'])}"
+        + ("" if s["length_ratio"] is None else f", {s['length_ratio']:.2f}x its source segments"),
         "",
     ]
     head = f"  {'demo':<10} {'steps':>6} {'ok':>3}"

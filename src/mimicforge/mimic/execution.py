@@ -4,18 +4,25 @@ MimicGen replays transformed source segments one waypoint per step and assumes t
 With Isaac Lab's IK-Rel controller it does not, quite: the end effector closes about 11 % of its error per
 step, so after the 5-step bridge between segments it is still centimetres off when the source closes or
 opens the gripper, and 0.03 action noise makes it wander 7-9 mm around its target. Measured on the twin
-(``bench/success.py``), those lags, not the transforms, cause most failed attempts. Four refinements, each
-a setting, each off in Isaac Lab parity mode:
+(``bench/success.py``), those lags, not the transforms, cause most failed attempts. The refinements, each
+off in Isaac Lab parity mode, fix them without padding the demo with waiting:
 
-- **settle**: after the bridge into a segment and before every gripper change, hold the current target
-  until the end effector is within tolerance of it (at most ``settle_steps`` steps);
+- **lead** (feed-forward of the controller's lag): the waypoints mimicforge plans itself (transit, bridges,
+  settling) are commanded ``lead_gain`` times as far from the hand as they are (capped at the human demos'
+  largest actions), so the hand arrives in a few steps instead of trailing; the source's own segments are
+  replayed as they are, since their targets already lead the hand as the human's did;
+- **settle**: before every gripper change (and, with ``settle_after_bridge``, after each bridge) hold the
+  target until the end effector is within tolerance, for as long as the error needs: at most
+  ``settle_steps``, and no longer once the hand stops moving (held up by contact, waiting gains nothing);
 - **noise-free contact**: no action noise on the ``noise_free_steps`` waypoints up to a gripper change,
   where a few millimetres decide whether a grasp holds or a placed cube stays;
 - **held-object correction**: for a subtask that carries an object (``SubtaskSpec.held_object``), shift the
   segment by the difference between the source's and the current in-hand pose of that object, so the
   object, not the hand, follows the source's path relative to the reference object;
 - **transit**: between subtasks, lift to ``transit_clearance`` above the higher end, traverse, then bridge
-  down as MimicGen does, instead of cutting straight through a stack that was just built.
+  down as MimicGen does, instead of cutting straight through a stack that was just built;
+- **short bridges**: a bridge takes one step per ``bridge_step`` of distance, at most Isaac's
+  ``num_interpolation_steps``, so a small gap is not crossed in slow motion.
 
 The selection, the object-centric transform and the interpolation rules themselves stay Isaac Lab's.
 """
@@ -26,7 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mimicforge.mimic.poses import interpolate_poses, pose_inv, rotation_angle
+from mimicforge.mimic.poses import (
+    axis_angle_to_matrix,
+    interpolate_poses,
+    matrix_to_axis_angle,
+    pose_inv,
+    rotation_angle,
+)
 from mimicforge.mimic.trajectory import Waypoints, join
 from mimicforge.tasks import SubtaskSpec
 
@@ -34,29 +47,39 @@ from mimicforge.tasks import SubtaskSpec
 @dataclass(frozen=True, kw_only=True)
 class Refinements:
     settle_steps: int = 30  # 0: off
-    settle_position_tolerance: float = 0.01  # m
+    settle_after_bridge: bool = False  # also settle on a segment's first waypoint, not only at gripper changes
+    settle_position_tolerance: float = 0.005  # m
     settle_rotation_tolerance: float = 0.05  # rad
-    noise_free_steps: int = 10  # 0: off
+    settle_min_motion: float = 0.001  # m per step; stop settling once the hand moves less (held up by contact)
+    noise_free_steps: int = 20  # 0: off
     held_object_correction: bool = True
     held_object_distance: float = 0.06  # m; beyond it the object counts as not held (no correction)
     transit_clearance: float = 0.05  # m; 0: off
-    transit_step: float = 0.02  # m per env step along the transit path
+    transit_step: float = 0.06  # m per env step along the transit path
+    bridge_step: float = 0.02  # m per env step; > 0: bridges only as long as their distance needs (at most Isaac's)
+    lead_gain: float = 5.0  # 1: off; > 1: command planned waypoints ahead of the hand (``lead_target``)
+    lead_max_position: float = 0.2  # m; caps the commanded lead (the human demos' largest action is 0.21 m)
+    lead_max_rotation: float = 0.5  # rad; likewise (0.50 rad in the human demos)
 
     def __post_init__(self) -> None:
         for name in ("settle_steps", "noise_free_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        if self.transit_clearance < 0 or self.transit_step <= 0:
-            raise ValueError("transit_clearance must be >= 0 and transit_step > 0")
+        if self.transit_clearance < 0 or self.transit_step <= 0 or self.bridge_step < 0:
+            raise ValueError("transit_clearance and bridge_step must be >= 0 and transit_step > 0")
+        if self.lead_gain < 1 or self.lead_max_position <= 0 or self.lead_max_rotation <= 0:
+            raise ValueError("lead_gain must be >= 1 and its caps > 0")
 
 
-ISAAC_PARITY = Refinements(settle_steps=0, noise_free_steps=0, held_object_correction=False, transit_clearance=0.0)
+ISAAC_PARITY = Refinements(settle_steps=0, noise_free_steps=0, held_object_correction=False, transit_clearance=0.0,
+                           bridge_step=0.0, lead_gain=1.0)
 
 
 @dataclass(frozen=True)
 class SubtaskPlan:
     waypoints: Waypoints
     holds: frozenset[int]  # after executing waypoint k, hold it until the end effector has converged
+    planned: int = 0  # waypoints [0, planned) are ours (transit, bridge), the rest the source's segment
 
 
 def gripper_changes(gripper: np.ndarray) -> np.ndarray:
@@ -101,7 +124,11 @@ def plan_subtask(init: Waypoints, segment: Waypoints, sub: SubtaskSpec, refine: 
         path = transit_path(init.poses[-1], segment.poses[0], refine.transit_clearance, refine.transit_step)
         prefix = Waypoints(path, np.repeat(segment.gripper[:1], len(path), axis=0), np.zeros(len(path)))
         init = Waypoints(path[-1:], segment.gripper[:1], np.zeros(1))
-    traj = join(init, segment, sub.num_interpolation_steps, sub.num_fixed_steps, interp_noise)
+    steps = sub.num_interpolation_steps
+    if refine.bridge_step > 0 and steps > 0:
+        distance = float(np.linalg.norm(segment.poses[0][:3, 3] - init.poses[-1][:3, 3]))
+        steps = min(steps, max(1, int(np.ceil(distance / refine.bridge_step))))
+    traj = join(init, segment, steps, sub.num_fixed_steps, interp_noise)
     bridge = len(traj) - len(segment) + 1 if len(traj) > len(segment) else 0  # bridge length incl. W0
     start_index = max(bridge - 1, 0)  # where W0 (or the first fixed copy of it) is executed
     if prefix is not None:
@@ -114,9 +141,35 @@ def plan_subtask(init: Waypoints, segment: Waypoints, sub: SubtaskSpec, refine: 
         traj = Waypoints(traj.poses, traj.gripper, noise)
     holds: set[int] = set()
     if refine.settle_steps > 0:
-        holds.add(start_index)
+        if refine.settle_after_bridge:
+            holds.add(start_index)
         holds.update(int(k) - 1 for k in gripper_changes(traj.gripper))
-    return SubtaskPlan(traj, frozenset(holds))
+    return SubtaskPlan(traj, frozenset(holds), start_index + 1 if prefix is not None or bridge else 0)
+
+
+def lead_target(eef: np.ndarray, target: np.ndarray, refine: Refinements) -> np.ndarray:
+    """The pose to command so the hand reaches ``target`` sooner: the error scaled by ``lead_gain``, capped.
+
+    Isaac Lab's IK-Rel controller closes about 11 % of the commanded error per step, so a hand sent to a
+    waypoint 2 cm away needs some 20 steps to arrive; commanding the error times the gain (the controller's
+    known lag fed forward) brings it there in a few, without waiting. Used for the waypoints mimicforge
+    plans itself (transit, bridges, settling), never for the source's segment, whose targets already lead
+    the hand as the human's did.
+    """
+    if refine.lead_gain == 1.0:
+        return target
+    delta = (target[:3, 3] - eef[:3, 3]) * refine.lead_gain
+    norm = float(np.linalg.norm(delta))
+    if norm > refine.lead_max_position:
+        delta *= refine.lead_max_position / norm
+    turn = matrix_to_axis_angle(target[:3, :3] @ eef[:3, :3].T) * refine.lead_gain
+    angle = float(np.linalg.norm(turn))
+    if angle > refine.lead_max_rotation:
+        turn *= refine.lead_max_rotation / angle
+    out = np.eye(4)
+    out[:3, 3] = eef[:3, 3] + delta
+    out[:3, :3] = axis_angle_to_matrix(turn) @ eef[:3, :3]
+    return out
 
 
 def converged(eef: np.ndarray, target: np.ndarray, refine: Refinements) -> bool:

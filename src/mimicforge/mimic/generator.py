@@ -25,7 +25,13 @@ import numpy as np
 from mimicforge.backends.base import EpisodeRecorder, MimicEnv
 from mimicforge.datasets.reader import SourceDataset
 from mimicforge.errors import ConfigError
-from mimicforge.mimic.execution import Refinements, converged, correct_for_held_object, plan_subtask
+from mimicforge.mimic.execution import (
+    Refinements,
+    converged,
+    correct_for_held_object,
+    lead_target,
+    plan_subtask,
+)
 from mimicforge.mimic.selection import select_source_demo
 from mimicforge.mimic.source import SourcePool
 from mimicforge.mimic.trajectory import Waypoints, source_segment
@@ -70,6 +76,7 @@ class TrialResult:
     source_demos: list[str]  # per subtask
     failed_subtask: int | None  # first subtask whose termination signal never fired; None on success
     episode: dict[str, Any] | None = None
+    source_steps: int = 0  # total length of the source segments the trial was built from
 
 
 class MimicGenerator:
@@ -103,17 +110,20 @@ class MimicGenerator:
         starts, ends = self.pool.randomized_bounds(rng)
         refine = self.settings.refinements
         success = False
-        steps = 0
+        steps = source_steps = 0
         selected: int | None = None
         sources: list[str] = []
         fired: list[bool] = []
         last: Waypoints | None = None
         hit = False
 
-        def execute(pose: np.ndarray, gripper: np.ndarray, noise: float, signal: str | None) -> None:
+        def execute(pose: np.ndarray, gripper: np.ndarray, noise: float, signal: str | None,
+                    lead: bool = False) -> None:
             nonlocal steps, success, hit
             if stop_requested is not None and stop_requested():
                 raise TrialAborted
+            if lead:
+                pose = lead_target(env.get_robot_eef_pose(eef), pose, refine)
             action = env.target_eef_pose_to_action({eef: pose}, {eef: gripper}, {eef: noise}, rng)
             if recorder is not None:
                 recorder.step(action)
@@ -134,6 +144,7 @@ class MimicGenerator:
             sources.append(demo.name)
             first = i == 0
             start, end = int(starts[selected, i]), int(ends[selected, i])
+            source_steps += end - start
             segment = source_segment(demo, start, end, sub.object_ref, obj_now, sub.action_noise,
                                      first or self.settings.transform_first_robot_pose)
             if refine.held_object_correction and sub.held_object is not None:
@@ -148,16 +159,21 @@ class MimicGenerator:
             traj = plan.waypoints
             hit = False
             for k in range(len(traj)):
-                execute(traj.poses[k], traj.gripper[k], float(traj.noise[k]), sub.term_signal)
+                execute(traj.poses[k], traj.gripper[k], float(traj.noise[k]), sub.term_signal, k < plan.planned)
                 if k in plan.holds:
-                    for _ in range(refine.settle_steps):
-                        if converged(env.get_robot_eef_pose(eef), traj.poses[k], refine):
+                    before = env.get_robot_eef_pose(eef)
+                    for n in range(refine.settle_steps):
+                        if converged(before, traj.poses[k], refine):
                             break
-                        execute(traj.poses[k], traj.gripper[k], 0.0, sub.term_signal)
+                        execute(traj.poses[k], traj.gripper[k], 0.0, sub.term_signal, True)
+                        now = env.get_robot_eef_pose(eef)
+                        if n > 0 and float(np.linalg.norm(now[:3, 3] - before[:3, 3])) < refine.settle_min_motion:
+                            break  # stalled, e.g. against the object: waiting longer gains nothing
+                        before = now
             fired.append(hit if sub.term_signal is not None else success)
             last = traj.last()
         failed = None
         if not success:
             failed = next((i for i, ok in enumerate(fired) if not ok), len(fired) - 1)
         episode = recorder.episode() if recorder is not None else None
-        return TrialResult(success, steps, sources, failed, episode)
+        return TrialResult(success, steps, sources, failed, episode, source_steps)

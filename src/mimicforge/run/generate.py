@@ -91,7 +91,7 @@ def run_generation(
                     record = session.attempt(stop_requested=stop)
                 except TrialAborted:
                     break
-                tracker.record(record.success)
+                tracker.record(record.success, record)
                 if on_attempt is not None:
                     on_attempt(record, tracker.summary)
                 tracker.check()

@@ -114,7 +114,7 @@ def _relay_progress(lay: ShardLayout, shards: int, seen: set[tuple[int, int]], t
             if key in seen:
                 continue
             seen.add(key)
-            tracker.record(bool(rec.get("success")))
+            tracker.record(bool(rec.get("success")), rec)
             if on_attempt is not None:
                 fields = {k: rec.get(k) for k in MetricsRecord.__dataclass_fields__ if k != "extra"}
                 on_attempt(MetricsRecord(**fields), tracker.summary)

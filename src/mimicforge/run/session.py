@@ -70,7 +70,8 @@ def refinements(g: GenerationConfig) -> Refinements:
     if g.isaac_parity:
         return ISAAC_PARITY
     return Refinements(settle_steps=g.settle_steps, noise_free_steps=g.noise_free_steps,
-                       held_object_correction=g.held_object_correction, transit_clearance=g.transit_clearance)
+                       held_object_correction=g.held_object_correction, transit_clearance=g.transit_clearance,
+                       lead_gain=g.lead_gain)
 
 
 def input_format(cfg: RunConfig) -> int:
@@ -137,7 +138,7 @@ class Session:
         record = MetricsRecord(
             attempt=index, success=result.success, steps=result.steps, seconds=0.0,
             source_demos=list(result.source_demos), failed_subtask=result.failed_subtask,
-            engine=self.engine_name, worker=self.worker,
+            engine=self.engine_name, worker=self.worker, source_steps=result.source_steps,
         )
         stage = None if sink is None else (lambda k: sink.write_episode(self.env, k, episode))
         self.outputs.commit_attempt(episode, record, stage_images=stage, started=t0)

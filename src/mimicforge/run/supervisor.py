@@ -117,7 +117,7 @@ def run_supervised(
             rec = MetricsRecord(**msg[2])
             live.write(rec)
             workers[w].attempts += 1
-            tracker.record(rec.success)
+            tracker.record(rec.success, rec)
             if on_attempt is not None:
                 on_attempt(rec, tracker.summary)
             streak = tracker.failure_streak()
