@@ -32,17 +32,16 @@ def test_replay_shows_progress(cli, real_dataset):
 
 
 def test_missing_imageio_is_an_install_hint(cli, real_dataset, tmp_path):
-    """A run with cameras but without imageio stops before its first attempt with the pip command."""
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "imageio").mkdir()
-    (blocker / "imageio" / "__init__.py").write_text("raise ImportError('imageio hidden for this test')\n")
+    """A preview without imageio (an optional dependency) is the one-line pip command, not an internal error."""
     import os
 
+    blocker = tmp_path / "blocker"
+    (blocker / "imageio").mkdir(parents=True)
+    (blocker / "imageio" / "__init__.py").write_text("raise ImportError('imageio hidden for this test')\n")
     path = os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])
-    r = cli("generate", "--input", str(real_dataset), "--output", str(tmp_path / "g.hdf5"), "--num-trials", "1",
-            "--cameras", "table_cam", "--output-dir", str(tmp_path / "img"), env={"PYTHONPATH": path})
+    out = tmp_path / "p.mp4"
+    r = cli("preview", str(real_dataset), "--demo", "0", "--out", str(out), env={"PYTHONPATH": path})
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().endswith("install it with: pip install 'mimicforge[sim]'")
     assert len(r.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "g.hdf5").exists()
+    assert not out.exists()

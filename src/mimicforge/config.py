@@ -45,6 +45,8 @@ STOP_RULES = ("successes", "attempts")
 SOURCE_SELECTION = ("per_subtask", "per_trial")
 ON_EXISTING = ("error", "resume", "overwrite")
 MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
+# Image observations stored in each demo, under Isaac Lab's Visuomotor task names (datasets/image_obs.py)
+IMAGE_OBS_KEYS = ("table_cam", "wrist_cam", "table_cam_segmentation", "table_cam_normals", "table_cam_depth")
 TWIN, ISAAC = ("mujoco",), ("isaaclab",)
 _POSITIVE = integer(1, what="a positive integer")
 _ONE_KIT = ("the Isaac Lab engine is one Kit process per GPU: use NUM_ENVS for parallel envs, and one isaac-lab "
@@ -141,6 +143,14 @@ class CameraConfig:
                                  help="share of the Panda's mesh triangles drawn (1.0: all)")
     output_dir: Path = setting(Path("output"), env="OUTPUT_DIR", parse=path, example="output",
                                help="image folders root")
+    image_obs: tuple[str, ...] = setting(
+        (), env="IMAGE_OBS", parse=names(IMAGE_OBS_KEYS), example="table_cam,wrist_cam", engines=TWIN,
+        help="camera images stored in each demo's obs, Isaac Lab Visuomotor names: table_cam, wrist_cam, "
+             "table_cam_segmentation, table_cam_normals, table_cam_depth")
+    image_obs_width: int = setting(200, env="IMAGE_OBS_WIDTH", parse=integer(16, 1024), example="200", engines=TWIN,
+                                   help="image observation width")
+    image_obs_height: int = setting(200, env="IMAGE_OBS_HEIGHT", parse=integer(16, 1024), example="200",
+                                    engines=TWIN, help="image observation height")
 
     def __post_init__(self) -> None:
         validate_fields(self, "cameras")

@@ -8,7 +8,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mimicforge.datasets import layout
+from mimicforge.datasets import image_obs, layout
 from mimicforge.datasets.motion import idle_share
 from mimicforge.datasets.reader import DatasetReader, length_problems, signal_order, subtask_boundaries
 from mimicforge.errors import DatasetFormatError
@@ -154,6 +154,8 @@ def validate(path: str | os.PathLike[str]) -> list[str]:
                     problems.append(f"{name} has zero steps")
                 elif not np.all(np.isfinite(g["actions"][()])):
                     problems.append(f"{name}/actions contains NaN or infinite values")
+            if isinstance(g.get("obs"), h5py.Group):
+                problems += image_obs.problems(name, g["obs"])
             for attr in (layout.ATTR_NUM_SAMPLES, layout.ATTR_SUCCESS):
                 if attr not in g.attrs:
                     problems.append(f"{name} lacks the attribute {attr}")

@@ -53,13 +53,13 @@ def fsync_dir(path: Path) -> None:
 
 
 def normalize_episode(episode: Mapping[str, Any]) -> dict[str, Any]:
-    """Convert an episode tree to what Isaac Lab stores (float32, bool) and check its lengths agree."""
+    """Convert an episode tree to what Isaac Lab stores (float32, bool, uint8 images) and check its lengths agree."""
 
     def conv(x: Any, where: str) -> Any:
         if isinstance(x, Mapping):
             return {k: conv(v, f"{where}/{k}") for k, v in x.items()}
         a = np.asarray(x)
-        if a.dtype == np.bool_:
+        if a.dtype == np.bool_ or a.dtype == np.uint8:  # uint8: camera images, as Isaac Lab stores them
             return a
         if np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer):
             return a.astype(np.float32, copy=False)

@@ -36,6 +36,12 @@ def to_png_array(modality: str, frame: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown modality {modality!r}")
 
 
+def png_bytes(modality: str, frame: np.ndarray) -> bytes:
+    from mimicforge.media.png import encode_png
+
+    return encode_png(to_png_array(modality, frame))
+
+
 def write_png(path, modality: str, frame: np.ndarray) -> None:
-    iio = imageio_v3()  # optional dependency ([sim] extra); only needed when cameras are on
-    iio.imwrite(path, to_png_array(modality, frame), extension=".png")
+    with open(path, "wb") as fh:
+        fh.write(png_bytes(modality, frame))

@@ -17,7 +17,8 @@ import numpy as np
 from mimicforge.backends.base import MimicEnv, state_at
 from mimicforge.datasets import DatasetReader
 from mimicforge.errors import BackendUnavailable, ConfigError, DatasetFormatError
-from mimicforge.media.images import imageio_v3, to_png_array
+from mimicforge.extras import require
+from mimicforge.media.images import IMAGEIO_HINT, imageio_v3, to_png_array
 from mimicforge.outputs import image_dir
 from mimicforge.tasks import FRANKA_STACK
 
@@ -98,10 +99,7 @@ def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike[str], fps: 
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise ConfigError(f"preview file {out} must end in {' or '.join(FORMATS)}")
-    try:
-        import imageio.v2 as imageio
-    except ImportError:
-        raise BackendUnavailable("previews need imageio; install with: pip install 'mimicforge[sim]'") from None
+    imageio = require("imageio.v2", IMAGEIO_HINT)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
     count = 0

@@ -31,7 +31,7 @@ from mimicforge.outputs import (  # noqa: F401 (Resumed, demo_keys, scan_existin
     scan_existing,
     write_text_atomic,
 )
-from mimicforge.run.images import FrameSink
+from mimicforge.run.images import FrameSink, image_observations
 from mimicforge.tasks import TaskSpec, task_for_env
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,9 @@ class Session:
             if callable(sim_args):
                 sim_args = sim_args()
             cams = cfg.cameras
+            if cams.image_obs and not hasattr(self.env, "render_visuomotor"):
+                raise ConfigError(f"the {engine_name} engine cannot store image observations here; unset IMAGE_OBS "
+                                  "(--image-obs), or generate with Isaac Lab's Visuomotor task")
             self.sink: FrameSink | None = None
             if cams.cameras:
                 self.sink = FrameSink(cams.output_dir, cams.cameras, cams.modalities)
@@ -135,6 +138,8 @@ class Session:
         result = self.generator.run_trial(seed, self.recorder, stop_requested)
         assert result.episode is not None
         episode, sink = result.episode, self.sink
+        if result.success and self.cfg.cameras.image_obs:
+            episode["obs"].update(image_observations(self.env, episode, self.cfg.cameras.image_obs))
         record = MetricsRecord(
             attempt=index, success=result.success, steps=result.steps, seconds=0.0,
             source_demos=list(result.source_demos), failed_subtask=result.failed_subtask,

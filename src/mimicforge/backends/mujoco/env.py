@@ -12,7 +12,7 @@ reset clears MuJoCo's data, so an episode depends only on its seed or initial st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from mimicforge.backends.mujoco.rotations import (
     yaw_quat,
 )
 from mimicforge.backends.mujoco.signals import cubes_stacked, subtask_signals
+from mimicforge.errors import ConfigError
 from mimicforge.tasks import FRANKA_STACK, TaskSpec
 
 EEF = "franka"
@@ -86,6 +87,7 @@ class FrankaStackTwin:
         self._last_action = np.zeros(self.action_dim)
         self._processed = np.zeros(8)
         self._rig: Any = None
+        self._visuomotor_rig: Any = None
         self.reset(seed)
 
     # ------------------------------------------------------------------------------------ episodes
@@ -289,11 +291,33 @@ class FrankaStackTwin:
 
     # ------------------------------------------------------------------------------------ rendering
     def render(self, camera: str, modality: str) -> np.ndarray:
+        return self._camera_rig().render(self.data, camera, modality)
+
+    def render_frames(self, camera: str, modalities: Sequence[str]) -> dict[str, np.ndarray]:
+        """``{modality: render(camera, modality)}``, drawn with one scene update and at most two passes."""
+        return self._camera_rig().render_frames(self.data, camera, modalities)
+
+    def render_visuomotor(self, sensor: str, modalities: Sequence[str]) -> dict[str, np.ndarray]:
+        """Frames of Isaac Lab's Visuomotor stack-task cameras (its sensor names: ``table_cam``, ``wrist_cam``)
+        at ``params.image_obs``'s size, segmentation in that task's Cosmos colours."""
+        if sensor not in scene.VISUOMOTOR_SENSORS:
+            raise ConfigError(f"unknown Visuomotor camera {sensor!r}; the twin has "
+                              f"{', '.join(scene.VISUOMOTOR_SENSORS)}")
+        if self._visuomotor_rig is None:
+            from mimicforge.backends.mujoco.render import VISUOMOTOR_SEGMENTATION_COLORS, CameraRig
+
+            p = self.params.image_obs
+            self._visuomotor_rig = CameraRig(
+                self._mujoco, self.model, self.params, cameras=tuple(scene.VISUOMOTOR_CAMERAS),
+                size=(p.height, p.width), colors=VISUOMOTOR_SEGMENTATION_COLORS, scene=self._camera_rig().scene)
+        return self._visuomotor_rig.render_frames(self.data, scene.VISUOMOTOR_SENSORS[sensor], modalities)
+
+    def _camera_rig(self) -> Any:
         if self._rig is None:
             from mimicforge.backends.mujoco.render import CameraRig
 
             self._rig = CameraRig(self._mujoco, self.model, self.params)
-        return self._rig.render(self.data, camera, modality)
+        return self._rig
 
     @property
     def sim_args(self) -> dict[str, Any]:
@@ -302,6 +326,9 @@ class FrankaStackTwin:
         return {"dt": c.physics_dt, "decimation": c.decimation, "render_interval": 2, "num_envs": 1}
 
     def close(self) -> None:
+        if self._visuomotor_rig is not None:
+            self._visuomotor_rig.close()
+            self._visuomotor_rig = None
         if self._rig is not None:
             self._rig.close()
             self._rig = None

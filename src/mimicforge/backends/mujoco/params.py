@@ -172,3 +172,5 @@ class TwinParams:
     control: ControlParams = field(default_factory=ControlParams)
     cubes: CubeSampler = field(default_factory=CubeSampler)
     camera: CameraParams = field(default_factory=CameraParams)
+    # The Visuomotor task's cameras (image observations): 200 x 200 in Isaac Lab; mesh detail from ``camera``.
+    image_obs: CameraParams = field(default_factory=lambda: CameraParams(height=200, width=200))

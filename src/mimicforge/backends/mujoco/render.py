@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -40,6 +41,17 @@ SEGMENTATION_COLORS: dict[str, tuple[int, int, int, int]] = {
     "robot": (125, 125, 125, 255),
     "UNLABELLED": (125, 125, 125, 255),
     "BACKGROUND": (10, 10, 10, 255),
+}
+# The Visuomotor-Cosmos task's mapping (Isaac Lab ``stack_ik_rel_visuomotor_cosmos_env_cfg.py``).
+VISUOMOTOR_SEGMENTATION_COLORS: dict[str, tuple[int, int, int, int]] = {
+    "cube_1": (120, 230, 255, 255),
+    "cube_2": (255, 36, 66, 255),
+    "cube_3": (55, 255, 139, 255),
+    "table": (255, 237, 218, 255),
+    "ground": (100, 100, 100, 255),
+    "robot": (204, 110, 248, 255),
+    "UNLABELLED": (150, 150, 150, 255),
+    "BACKGROUND": (200, 200, 200, 255),
 }
 # The spec found Isaac's ground tag set on an attribute its config class does not have.
 GROUND_LABELLED = False
@@ -64,13 +76,18 @@ def geom_labels(model: Any) -> list[str]:
 
 
 class CameraRig:
-    def __init__(self, mujoco: ModuleType, model: Any, params: TwinParams) -> None:
+    """Cameras of one resolution and segmentation palette (by default the Blueprint's two at
+    ``params.camera``'s size); rigs of one twin may share its render-only model (``scene``)."""
+
+    def __init__(self, mujoco: ModuleType, model: Any, params: TwinParams, *, cameras: Sequence[str] = tuple(CAMERAS),
+                 size: tuple[int, int] | None = None, colors: Mapping[str, tuple[int, int, int, int]] | None = None,
+                 scene: Any = None) -> None:
         from mimicforge.backends.mujoco.visual import RenderModel
 
         self._mujoco = mujoco
-        self._scene = RenderModel(mujoco, params, model)
+        self._scene = scene if scene is not None else RenderModel(mujoco, params, model)
         self._model = model = self._scene.model
-        self.height, self.width = params.camera.height, params.camera.width
+        self.height, self.width = size if size is not None else (params.camera.height, params.camera.width)
         deps.adopt_headless_gl(mujoco)
         try:
             self._renderer = mujoco.Renderer(model, height=self.height, width=self.width)
@@ -83,17 +100,25 @@ class CameraRig:
         self._option.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._option.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
         self._option.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = False
-        colors = np.array([SEGMENTATION_COLORS[label] for label in geom_labels(model)], dtype=np.uint8)
-        self._colors = np.concatenate([colors, np.array([SEGMENTATION_COLORS["BACKGROUND"]], dtype=np.uint8)])
-        self._camera_ids = {name: model.camera(name).id for name in CAMERAS}
-        f = 0.5 * self.height / math.tan(math.radians(float(model.cam_fovy[0])) / 2.0)
+        palette = SEGMENTATION_COLORS if colors is None else colors
+        labels = np.array([palette[label] for label in geom_labels(model)], dtype=np.uint8)
+        self._colors = np.concatenate([labels, np.array([palette["BACKGROUND"]], dtype=np.uint8)])
+        self._camera_ids = {name: model.camera(name).id for name in cameras}
+        self._rays = {name: self._pixel_rays(float(model.cam_fovy[i])) for name, i in self._camera_ids.items()}
+
+    @property
+    def scene(self) -> Any:
+        return self._scene
+
+    def _pixel_rays(self, fovy_deg: float) -> np.ndarray:
+        f = 0.5 * self.height / math.tan(math.radians(fovy_deg) / 2.0)
         u = (np.arange(self.width) + 0.5 - 0.5 * self.width) / f
         v = (np.arange(self.height) + 0.5 - 0.5 * self.height) / f
-        self._rays = np.stack([*np.meshgrid(u, v), np.ones((self.height, self.width))], axis=-1)
+        return np.stack([*np.meshgrid(u, v), np.ones((self.height, self.width))], axis=-1)
 
     def render(self, data: Any, camera: str, modality: str) -> np.ndarray:
         if camera not in self._camera_ids:
-            raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(CAMERAS)}")
+            raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(self._camera_ids)}")
         if modality not in MODALITIES:
             raise ConfigError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
         r = self._renderer
@@ -111,7 +136,70 @@ class CameraRig:
         if modality == "semantic_segmentation":
             return self._colorize(image)
         depth = self._depth(image)
-        return depth if modality == "depth" else self._normals(depth, data.cam_xmat[self._camera_ids[camera]])
+        return depth if modality == "depth" else self._normals(camera, depth, data.cam_xmat[self._camera_ids[camera]])
+
+    def render_frames(self, data: Any, camera: str, modalities: Sequence[str]) -> dict[str, np.ndarray]:
+        """Several modalities of one camera, each exactly as ``render`` draws it, from one scene update and at
+        most two passes: rgb, and one segmentation pass whose colour buffer gives the labels and whose depth
+        buffer gives depth and normals (``mujoco.Renderer`` draws its depth pass in segmentation mode too)."""
+        if camera not in self._camera_ids:
+            raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(self._camera_ids)}")
+        for modality in modalities:
+            if modality not in MODALITIES:
+                raise ConfigError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+        r = self._renderer
+        data = self._scene.sync(data)
+        r.update_scene(data, camera=camera, scene_option=self._option)
+        out: dict[str, np.ndarray] = {}
+        if "rgb" in modalities:
+            r.disable_depth_rendering()
+            r.disable_segmentation_rendering()
+            out["rgb"] = r.render()
+        if any(m != "rgb" for m in modalities):
+            ids, raw_depth = self._id_pass()
+            if "semantic_segmentation" in modalities:
+                out["semantic_segmentation"] = ids
+            if "depth" in modalities or "normals" in modalities:
+                depth = self._depth(raw_depth)
+                if "depth" in modalities:
+                    out["depth"] = depth
+                if "normals" in modalities:
+                    out["normals"] = self._normals(camera, depth, data.cam_xmat[self._camera_ids[camera]])
+        return {m: out[m] for m in modalities}
+
+    def _id_pass(self) -> tuple[np.ndarray, np.ndarray]:
+        """One segmentation-mode pass read back twice: (segmentation colours, metric depth), both as the
+        ``mujoco.Renderer`` segmentation and depth passes of the same scene would return them."""
+        mj, r = self._mujoco, self._renderer
+        scene, rect, context = r.scene, r._rect, r._mjr_context  # noqa: SLF001 (the renderer's own GL state)
+        flags = scene.flags.copy()
+        ids = np.empty((self.height, self.width, 3), dtype=np.uint8)
+        depth = np.empty((self.height, self.width), dtype=np.float32)
+        try:
+            scene.flags[mj.mjtRndFlag.mjRND_SEGMENT] = True
+            scene.flags[mj.mjtRndFlag.mjRND_IDCOLOR] = True
+            if r._gl_context:  # noqa: SLF001
+                r._gl_context.make_current()  # noqa: SLF001
+            mj.mjr_render(rect, scene, context)
+            mj.mjr_readPixels(ids, depth, rect, context)
+        finally:
+            np.copyto(scene.flags, flags)
+        # Segment ids: 0 is the background, id + 1 a scene geom; a geom of the model gets its label's colour.
+        background = len(self._colors) - 1
+        lut = np.full(scene.ngeom + 1, background, dtype=np.intp)
+        geom_type = int(mj.mjtObj.mjOBJ_GEOM)
+        for g in scene.geoms[:scene.ngeom]:
+            if g.segid != -1 and g.objtype == geom_type and g.objid >= 0:
+                lut[g.segid + 1] = g.objid
+        code = ids.astype(np.uint32)
+        seg = self._colors[lut[code[..., 0] + (code[..., 1] << 8) + (code[..., 2] << 16)]]
+        # Reversed-z window depth to metres, with the renderer's float32 coefficients and float64 division.
+        m = self._model
+        far, near = np.float32(m.vis.map.zfar * m.stat.extent), np.float32(m.vis.map.znear * m.stat.extent)
+        c = np.float32(-0.5) * (-(far + near) / (far - near)) - np.float32(0.5)
+        d = np.float32(-0.5) * (-(np.float32(2) * far * near) / (far - near))
+        metres = (d / (depth.astype(np.float64) + c)).astype(np.float32)
+        return np.flipud(seg), np.flipud(metres)
 
     def _colorize(self, seg: np.ndarray) -> np.ndarray:
         ids, types = seg[..., 0], seg[..., 1]
@@ -125,20 +213,23 @@ class CameraRig:
         out[out >= 0.999 * far] = np.inf
         return out
 
-    def _normals(self, depth: np.ndarray, cam_xmat: np.ndarray) -> np.ndarray:
-        """World-frame normals from a depth image (optical frame: x right, y down, z forward)."""
+    def _normals(self, camera: str, depth: np.ndarray, cam_xmat: np.ndarray) -> np.ndarray:
+        """World-frame normals from a depth image (optical frame: x right, y down, z forward): the cross
+        product of the back-projected points' image gradients, worked out one coordinate plane at a time."""
         hit = np.isfinite(depth)
         d = np.where(hit, depth, 0.0).astype(np.float64)
-        points = self._rays * d[..., None]
-        du = np.gradient(points, axis=1)
-        dv = np.gradient(points, axis=0)
-        n = np.cross(du, dv)
-        norm = np.linalg.norm(n, axis=-1, keepdims=True)
-        n = np.divide(n, norm, out=np.zeros_like(n), where=norm > 1e-12)
-        facing = np.sum(n * points, axis=-1, keepdims=True) > 0.0  # flip normals that point away from the camera
-        n = np.where(facing, -n, n)
+        rays = self._rays[camera]
+        p = [rays[..., k] * d for k in range(3)]
+        du = [_gradient(c, 1) for c in p]
+        dv = [_gradient(c, 0) for c in p]
+        n = [du[1] * dv[2] - du[2] * dv[1], du[2] * dv[0] - du[0] * dv[2], du[0] * dv[1] - du[1] * dv[0]]
+        norm = np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+        n = [np.divide(c, norm, out=np.zeros_like(c), where=norm > 1e-12) for c in n]
+        facing = (n[0] * p[0] + n[1] * p[1]) + n[2] * p[2] > 0.0  # flip normals that point away from the camera
+        for c in n:
+            np.negative(c, out=c, where=facing)
         optical_to_world = cam_xmat.reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
-        world = n @ optical_to_world.T
+        world = np.stack(n, axis=-1) @ optical_to_world.T
         inside = hit.copy()  # gradients across a silhouette mix two surfaces: keep pixels with hit neighbours
         inside[1:, :] &= hit[:-1, :]
         inside[:-1, :] &= hit[1:, :]
@@ -149,6 +240,17 @@ class CameraRig:
 
     def close(self) -> None:
         self._finalizer()
+
+
+def _gradient(f: np.ndarray, axis: int) -> np.ndarray:
+    """``np.gradient(f, axis=axis)`` of a 2-D array (central differences, one-sided at the edges)."""
+    g = np.moveaxis(np.empty_like(f), axis, 0)
+    f = np.moveaxis(f, axis, 0)
+    np.subtract(f[2:], f[:-2], out=g[1:-1])
+    g[1:-1] /= 2.0
+    g[0] = f[1] - f[0]
+    g[-1] = f[-1] - f[-2]
+    return np.moveaxis(g, 0, axis)
 
 
 def to_uint8(image: np.ndarray, modality: str) -> np.ndarray:

@@ -42,6 +42,16 @@ GROUND_GEOM = "ground"
 _HAND_PREFIX = "hand:"
 
 
+# The Visuomotor stack task's cameras (Isaac Lab ``stack_ik_rel_visuomotor_env_cfg.py``), same lens as above:
+# MuJoCo camera name -> (parent body or None for the env frame, position, "ros" orientation (w, x, y, z)).
+# Its ``table_cam`` sits higher than the Blueprint's, so the twin names it ``visuomotor_table_cam``.
+VISUOMOTOR_CAMERAS: dict[str, tuple[str | None, tuple[float, float, float], tuple[float, float, float, float]]] = {
+    "visuomotor_table_cam": (None, (1.0, 0.0, 0.4), (0.35355, -0.61237, -0.61237, 0.35355)),
+    "wrist_cam": ("panda_hand", (0.13, 0.0, -0.15), (-0.70614, 0.03701, 0.03701, -0.70614)),
+}
+VISUOMOTOR_SENSORS = {"table_cam": "visuomotor_table_cam", "wrist_cam": "wrist_cam"}  # Isaac name -> ours
+
+
 def ros_to_mujoco_camera(quat_ros: tuple[float, float, float, float]) -> np.ndarray:
     """ROS cameras look along +z with y down; MuJoCo's look along -z with y up: turn 180 degrees about x."""
     q = np.asarray(quat_ros, dtype=np.float64)
@@ -179,6 +189,10 @@ def _add_world(mujoco: ModuleType, spec: Any, params: TwinParams) -> None:
     fovy = vertical_fov_deg(params.camera.height, params.camera.width)
     for name, (pos, quat_ros) in CAMERAS.items():
         spec.worldbody.add_camera(name=name, pos=list(pos), quat=list(ros_to_mujoco_camera(quat_ros)), fovy=fovy)
+    fovy = vertical_fov_deg(params.image_obs.height, params.image_obs.width)
+    for name, (parent, pos, quat_ros) in VISUOMOTOR_CAMERAS.items():
+        body = spec.worldbody if parent is None else spec.body(parent)
+        body.add_camera(name=name, pos=list(pos), quat=list(ros_to_mujoco_camera(quat_ros)), fovy=fovy)
 
 
 def build_spec(params: TwinParams) -> Any:
