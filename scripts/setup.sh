@@ -31,4 +31,8 @@ fi
 .venv/bin/python -m pip install -q -e '.[sim,dev,ray,docker]'
 # The Panda model's package declares stale, heavy dependencies it does not need for its MJCF assets.
 .venv/bin/python -m pip install -q --no-deps dm-robotics-panda==0.4.8
+# The tests' Kit-free Isaac Lab Mimic harness (tests/backends/isaaclab/harness) runs NVIDIA's isaaclab_mimic from
+# the isaaclab wheel: CPU torch (this exact version resolves to the CPU build) and Isaac Lab's pure-Python imports.
+.venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q gymnasium==1.4.0 prettytable flatdict trimesh scipy pyyaml
 echo "setup: done; run .venv/bin/mimicforge --help"

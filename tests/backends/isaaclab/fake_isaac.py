@@ -1,5 +1,12 @@
 """FAKE Isaac Sim / Isaac Lab at the driver's boundary (``IsaacBoundary``), for the driver tests.
 
+NVIDIA's real ``isaaclab_mimic`` runs under the driver in ``test_real_mimic.py`` / ``test_real_kernel.py`` (the
+Kit-free ``harness``: the 2.3.2.post1 wheel on the twin). This fake stays for what the harness cannot show:
+the other API generations (2.0's four-argument ``env_loop``, 3.0), a mixed install, scripted attempts
+(an attempt that never ends, endless failures, a SIGTERM at an exact step, a second SIGTERM), the Blueprint's
+camera terms and frame files (the twin env renders nothing for Isaac Lab's recorder), and the order of Kit's
+shutdown after the outputs are closed.
+
 Only Isaac Sim, Isaac Lab and ``isaaclab_mimic`` are replaced here; everything on mimicforge's side (API
 tables, staging, crash-safe writer, watchdog, signal handling, frame sorting) is the real code. The fake
 re-implements, from the documented behaviour of the real thing (``shared/docs/isaaclab-mimic-spec.md``

@@ -1,0 +1,89 @@
+"""STAND-INS at the Isaac Sim boundary: the few upstream modules the harness does not run from the wheel.
+
+Each entry says which upstream import needs it and why it cannot run here. Everything else the generation
+path imports (``isaaclab_mimic.datagen``, ``isaaclab.utils.math``, ``isaaclab.utils.datasets``,
+``isaaclab.managers.recorder_manager``, the env configs, the task's mdp functions ...) is NVIDIA's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Standin:
+    module: str
+    forced_by: str  # the upstream import that reaches it
+    why: str
+
+
+STANDINS = (
+    Standin("isaaclab.envs.manager_based_rl_env",
+            "isaaclab/envs/manager_based_rl_mimic_env.py: from isaaclab.envs import ManagerBasedRLEnv",
+            "the live env: Kit's SimulationContext, the USD scene, PhysX (here: the MuJoCo twin, twin_env.py)"),
+    Standin("isaaclab.app",
+            "the driver's boundary (RealIsaac.launch_app): from isaaclab.app import AppLauncher",
+            "starts Kit / Isaac Sim; here an app object whose close() records the exit code"),
+)
+# Upstream packages served as Kit modules (inert): Omniverse UI widgets, imported by env configs for the
+# optional GUI window (isaaclab/envs/manager_based_env_cfg.py: from .ui import ViewerCfg, BaseEnvWindow).
+KIT_UPSTREAM = ("isaaclab.envs.ui", "isaaclab.ui")
+
+
+def build_env_module(module: ModuleType) -> None:
+    from tests.backends.isaaclab.harness.twin_env import ManagerBasedRLEnv
+
+    module.ManagerBasedRLEnv = ManagerBasedRLEnv  # type: ignore[attr-defined]
+    module.ManagerBasedEnv = ManagerBasedRLEnv  # type: ignore[attr-defined]
+    module.VecEnvStepReturn = tuple  # type: ignore[attr-defined]
+    module.VecEnvObs = dict  # type: ignore[attr-defined]
+
+
+class HarnessApp:
+    """What ``AppLauncher(args).app`` returns: no Kit, but the same close() the driver calls."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.closed_with: int | None = None
+
+    def is_running(self) -> bool:
+        return self.closed_with is None
+
+    def close(self, exit_code: int = 0) -> None:  # Isaac Sim 5 keeps exit_code through its fast shutdown
+        self.closed_with = exit_code
+
+
+class AppLauncher:
+    """STAND-IN for ``isaaclab.app.AppLauncher``: parses the same flags the driver passes."""
+
+    def __init__(self, launcher_args: argparse.Namespace | dict | None = None, **kwargs: Any) -> None:
+        if isinstance(launcher_args, dict):
+            launcher_args = argparse.Namespace(**launcher_args)
+        self.app = HarnessApp(launcher_args or argparse.Namespace(**kwargs))
+
+    @staticmethod
+    def add_app_launcher_args(parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("app_launcher arguments")
+        group.add_argument("--headless", action="store_true", default=False)
+        group.add_argument("--enable_cameras", action="store_true", default=False)
+        group.add_argument("--device", type=str, default="cuda:0")
+        group.add_argument("--livestream", type=int, default=-1)
+        group.add_argument("--verbose", action="store_true")
+        group.add_argument("--info", action="store_true")
+        group.add_argument("--experience", type=str, default="")
+        group.add_argument("--kit_args", type=str, default="")
+        group.add_argument("--xr", action="store_true", default=False)
+        group.add_argument("--rendering_mode", type=str, default=None)
+
+
+def build_app_module(module: ModuleType) -> None:
+    module.AppLauncher = AppLauncher  # type: ignore[attr-defined]
+
+
+BUILDERS = {
+    "isaaclab.envs.manager_based_rl_env": build_env_module,
+    "isaaclab.app": build_app_module,
+}
