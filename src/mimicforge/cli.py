@@ -227,6 +227,14 @@ def cmd_container(args: argparse.Namespace) -> int:
 Command = Callable[[argparse.Namespace], int]
 
 
+def add_command(sub: Any, name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
+    """A (sub)command on ``sub`` running ``func``; ``-v`` works after it too (SUPPRESS keeps one given before)."""
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(func=func)
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mimicforge.config import SETTINGS
     from mimicforge.settings import add_flags
@@ -238,11 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(func=func)
-        # also after the command; SUPPRESS keeps a -v given before it
-        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages")
-        return p
+        return add_command(sub, name, func, help_text)
 
     p = add("inspect", cmd_inspect, "Summarize a dataset: demos, lengths, subtask boundaries.")
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file")
