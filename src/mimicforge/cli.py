@@ -97,29 +97,15 @@ def _generation_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from mimicforge.run.generate import run_generation
+    from mimicforge.run import dispatch
     from mimicforge.run.progress import Progress
 
     cfg = _generation_config(args)
     g = cfg.generation
     progress = Progress(g.num_trials, g.stop_on, interval=args.progress_interval)
     summary = None
-    engine = "mujoco" if g.engine == "auto" else g.engine
-    if engine == "isaaclab":
-        from mimicforge.backends.isaaclab.kit import check_single_process
-
-        check_single_process(cfg)  # --ray / --workers: the twin's; one line here instead of a failed Ray task
     try:
-        if cfg.workers.ray:
-            from mimicforge.run.ray import run_on_ray
-
-            summary = run_on_ray(cfg, engine=engine, on_attempt=progress)
-        elif cfg.workers.workers > 1:
-            from mimicforge.run.supervisor import run_supervised
-
-            summary = run_supervised(cfg, engine=engine, on_attempt=progress)
-        else:
-            summary = run_generation(cfg, on_attempt=progress)
+        summary = dispatch.generate(cfg, on_attempt=progress)
     finally:
         progress.close(summary)
     if args.json:
@@ -139,6 +125,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     cfg = load_config(config_file=args.config)
     OutputPaths.beside(cfg.generation.output_file)
     if args.check:
+        from mimicforge.run.dispatch import choose_engine
+
+        choose_engine(cfg)  # settings the engine (ENGINE, resolved as everywhere) cannot honour
         return 0
     print(to_toml(cfg), end="")
     return 0
@@ -146,12 +135,22 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from mimicforge.backends.mujoco.record import record_demos
+    from mimicforge.run.progress import Progress
+
+    progress = Progress(args.num_demos, "successes", label="record", interval=args.progress_interval)
+    tally = _Tally()
 
     def report(attempt: Any) -> None:
         log.debug("attempt %d: %s in %d steps (%.2f s)%s", attempt.index, "kept" if attempt.success else "dropped",
                   attempt.steps, attempt.seconds, f": {attempt.reason}" if attempt.reason else "")
+        tally.add(attempt.success)
+        progress(attempt, tally)
 
-    result = record_demos(args.out, args.num_demos, seed=args.seed, overwrite=args.overwrite, on_attempt=report)
+    try:
+        result = record_demos(args.out, args.num_demos, seed=args.seed, overwrite=args.overwrite,
+                              on_attempt=report)
+    finally:
+        progress.close()
     if args.json:
         _print_json(result.to_json())
     else:
@@ -162,13 +161,38 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from mimicforge.backends.mujoco.replay import format_report, replay_dataset
+    from mimicforge.datasets import DatasetReader
+    from mimicforge.run.progress import Progress
 
-    report = replay_dataset(args.path)
+    with DatasetReader(args.path) as reader:
+        total = len(reader.demo_names)
+    progress = Progress(total, "attempts", label="replay", interval=args.progress_interval)
+    tally = _Tally()
+
+    def on_demo(result: Any) -> None:
+        tally.add(result.success)
+        progress(result, tally)
+
+    try:
+        report = replay_dataset(args.path, on_demo=on_demo)
+    finally:
+        progress.close()
     if args.json:
         _print_json(report.to_json())
     else:
         print(format_report(report))
     return 0
+
+
+class _Tally:
+    """Counts for ``Progress`` outside generation (record: successful demos; replay: demos that stacked)."""
+
+    def __init__(self) -> None:
+        self.successes = self.attempts = 0
+
+    def add(self, success: bool) -> None:
+        self.attempts += 1
+        self.successes += int(success)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -179,7 +203,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
     cfg = load_config(env={}, flags={"cameras": args.cameras, "width": args.width, "height": args.height,
                                      "output_dir": args.output_dir})
-    demo = args.demo if args.demo.startswith("demo_") else f"demo_{args.demo}"
+    number = args.demo.removeprefix("demo_")
+    if not number.isdigit():
+        raise ConfigError(f"--demo {args.demo!r}: expected a demo name or number, e.g. --demo demo_0 or --demo 0")
+    demo = f"demo_{int(number)}"
     dataset = Path(args.path)
     out = Path(args.out) if args.out else Path(cfg.cameras.output_dir) / f"preview_{dataset.stem}_{demo}.mp4"
     frames = write_video(preview_frames(dataset, demo, cfg.cameras), out, fps=args.fps)
@@ -200,6 +227,14 @@ def cmd_container(args: argparse.Namespace) -> int:
 Command = Callable[[argparse.Namespace], int]
 
 
+def add_command(sub: Any, name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
+    """A (sub)command on ``sub`` running ``func``; ``-v`` works after it too (SUPPRESS keeps one given before)."""
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(func=func)
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mimicforge.config import SETTINGS
     from mimicforge.settings import add_flags
@@ -211,11 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(func=func)
-        # also after the command; SUPPRESS keeps a -v given before it
-        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages")
-        return p
+        return add_command(sub, name, func, help_text)
 
     p = add("inspect", cmd_inspect, "Summarize a dataset: demos, lengths, subtask boundaries.")
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file")
@@ -262,10 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     p.add_argument("--json", action="store_true",
                    help='print {"attempts": int, "successes": int, "output": str}')
+    p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
 
     p = add("replay", cmd_replay, "Replay each demo's actions open loop in the MuJoCo twin and compare.")
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file with annotated demos")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
 
     from mimicforge.cli_cosmos import add_cosmos_parser
 

@@ -108,11 +108,10 @@ def add_cosmos_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> 
     cs = top.add_subparsers(dest="cosmos_command", metavar="STEP", parser_class=parser_class)
     cs.required = True
 
+    from mimicforge.cli import add_command
+
     def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
-        p = cs.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(func=func)
-        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages")
-        return p
+        return add_command(cs, name, func, help_text)
 
     def frames_source(p: argparse.ArgumentParser) -> None:
         p.add_argument("dataset", help="the generated dataset (image observations in obs/ are used when present)")

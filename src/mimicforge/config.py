@@ -49,6 +49,8 @@ MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
 IMAGE_OBS_KEYS = ("table_cam", "wrist_cam", "table_cam_segmentation", "table_cam_normals", "table_cam_depth")
 TWIN, ISAAC = ("mujoco",), ("isaaclab",)
 _POSITIVE = integer(1, what="a positive integer")
+_ONE_KIT = ("the Isaac Lab engine is one Kit process per GPU: use NUM_ENVS for parallel envs, and one isaac-lab "
+            "container per GPU (DEVICE=cuda:N) for more")
 
 
 def _device(v: Any) -> str:
@@ -96,6 +98,7 @@ class GenerationConfig:
                                    help="stop when no attempt finished for this many seconds")
     # Refined execution (mimic/execution.py); isaac_parity turns all of it off: exactly Isaac Lab Mimic.
     isaac_parity: bool = setting(False, env="ISAAC_PARITY", parse=boolean, example="1", engines=TWIN,
+                                 harmless=True,  # Isaac Lab Mimic executes that way anyway
                                  help="execute exactly as Isaac Lab Mimic: no lead, settling, noise-free contact, "
                                       "held-object correction or transit")
     settle_steps: int = setting(30, env="SETTLE_STEPS", parse=integer(0, 1000), example="30", engines=TWIN,
@@ -119,7 +122,7 @@ class GenerationConfig:
                                help="env name, when the input file's env_args lack it")
     num_envs: int = setting(1, env="NUM_ENVS", parse=integer(1, 4096), example="1", engines=ISAAC,
                             help="parallel envs in one Isaac Lab process")
-    device: str = setting("cuda:0", env="DEVICE", parse=_device, example="cuda:0", engines=ISAAC,
+    device: str = setting("cuda:0", env="DEVICE", parse=_device, example="cuda:0", engines=ISAAC, harmless=True,
                           help="Isaac Lab's simulation device: cpu, cuda or cuda:N")
 
     def __post_init__(self) -> None:
@@ -133,11 +136,13 @@ class CameraConfig:
     modalities: tuple[str, ...] = setting(("rgb",), env="MODALITIES", parse=names(MODALITIES),
                                           example="rgb,semantic_segmentation",
                                           help="rgb, depth, semantic_segmentation, normals")
-    width: int = setting(320, env="CAMERA_WIDTH", parse=integer(16, 4096), example="320", help="camera image width")
+    width: int = setting(320, env="CAMERA_WIDTH", parse=integer(16, 4096), example="320", engines=TWIN,
+                         help="camera image width (Isaac Lab's cameras keep their task's size)")
     # Isaac Lab's 704 x 1280 cameras at a quarter of the size
-    height: int = setting(176, env="CAMERA_HEIGHT", parse=integer(16, 4096), example="176",
+    height: int = setting(176, env="CAMERA_HEIGHT", parse=integer(16, 4096), example="176", engines=TWIN,
                           help="camera image height")
     mesh_detail: float = setting(0.2, env="CAMERA_MESH_DETAIL", parse=number(0.01, 1.0), example="0.5", engines=TWIN,
+                                 harmless=True,
                                  help="share of the Panda's mesh triangles drawn (1.0: all)")
     output_dir: Path = setting(Path("output"), env="OUTPUT_DIR", parse=path, example="output",
                                help="image folders root")
@@ -157,8 +162,8 @@ class CameraConfig:
 @dataclass(frozen=True, kw_only=True)
 class WorkerConfig:
     workers: int = setting(1, env="WORKERS", parse=integer(1, 1024, "an integer in [1, 1024]"), example="2",
-                           engines=TWIN, help="parallel worker processes on this machine")
-    ray: bool = setting(False, env="RAY", parse=boolean, example="1", flag=None, engines=TWIN,
+                           engines=TWIN, hint=_ONE_KIT, help="parallel worker processes on this machine")
+    ray: bool = setting(False, env="RAY", parse=boolean, example="1", flag=None, engines=TWIN, hint=_ONE_KIT,
                         help="run shards as Ray tasks")
     ray_address: str | None = setting(None, env="RAY_ADDRESS", parse=text, example="auto", flag=None, engines=TWIN,
                                       help="Ray cluster address; none: start a local Ray")
@@ -328,3 +333,24 @@ def resolve_input(cfg: RunConfig) -> RunConfig:
         f"no input dataset: pass --input FILE (or INPUT_FILE=...), put an annotated Isaac Lab Mimic file at "
         f"{DEFAULT_INPUT}, or record one on the twin with 'mimicforge record --num-demos 10 --out {DEFAULT_INPUT}'"
     )
+
+
+def check_engine(cfg: RunConfig, engine: str) -> list[str]:
+    """Settings ``engine`` cannot honour: an error naming the first that matters; returns one warning line
+    per harmless one (the caller logs them)."""
+    warnings = []
+    values = _values(cfg)
+    for s in SETTINGS:
+        if s.engines is None or engine in s.engines:
+            continue
+        value = values[s.section][s.key]
+        if value == s.default:
+            continue
+        shown = (",".join(map(str, value)) if isinstance(value, tuple) else int(value) if isinstance(value, bool)
+                 else value)
+        if s.harmless:
+            warnings.append(f"{s.env}={shown} has no effect on the {engine} engine; ignored")
+            continue
+        raise ConfigError(f"{s.env}={shown} cannot apply on the {engine} engine ({s.help}; only "
+                          f"{' / '.join(s.engines)}); {s.hint or f'unset it, or choose ENGINE={s.engines[0]}'}")
+    return warnings

@@ -157,6 +157,8 @@ class Setting:
     flag: str | None = ""  # "" : --key-with-dashes; None: no generated flag (the CLI spells it itself)
     default: Any = None
     engines: tuple[str, ...] | None = None  # engines that honour it; None: every engine
+    harmless: bool = False  # set on another engine: one warning line instead of an error
+    hint: str = ""  # what to do instead on another engine (default: unset it or choose an engine that honours it)
 
     @property
     def flag_name(self) -> str | None:
@@ -170,10 +172,13 @@ class Setting:
 
 
 def setting(default: Any, *, env: str | None, parse: Parser, example: str, help: str = "",
-            flag: str | None = "", engines: tuple[str, ...] | None = None) -> Any:
-    """Declare a dataclass field as a setting (see the module docstring)."""
+            flag: str | None = "", engines: tuple[str, ...] | None = None, harmless: bool = False,
+            hint: str = "") -> Any:
+    """Declare a dataclass field as a setting (see the module docstring). ``engines``: the engines that honour
+    it (a value other than the default on another engine is an error naming it, or one warning line where
+    ``harmless``)."""
     meta = {"setting": {"env": env, "parse": parse, "example": example, "help": help, "flag": flag,
-                        "engines": engines}}
+                        "engines": engines, "harmless": harmless, "hint": hint}}
     return dataclasses.field(default=default, metadata=meta)
 
 

@@ -28,6 +28,7 @@ STATUS_FILE_ENV = "MIMICFORGE_STATUS_FILE"
 
 def main(argv: Sequence[str] | None = None) -> int:
     from mimicforge.backends.isaaclab import kit
+    from mimicforge.run import dispatch
 
     argv = list(sys.argv[1:] if argv is None else argv)
     state: dict[str, kit.Simulation] = {}
@@ -38,17 +39,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(["generate", *argv])
         configure_logging(args.verbose)
         cfg = _generation_config(args)
-        if cfg.generation.engine == "mujoco":
-            raise ConfigError(f"{PROG} runs the Isaac Lab engine; for ENGINE=mujoco run 'mimicforge generate'")
+        if dispatch.choose_engine(cfg) != "isaaclab":
+            raise ConfigError(f"{PROG} runs the Isaac Lab engine (ENGINE={cfg.generation.engine} chooses the twin "
+                              "here); for the twin run 'mimicforge generate'")
         state["sim"] = kit.launch(cfg)  # checks everything first (light), then starts Kit
-        from mimicforge.backends.isaaclab import driver  # numpy, h5py: only once Kit is up
         from mimicforge.run.progress import Progress
 
         progress = Progress(cfg.generation.num_trials, cfg.generation.stop_on, interval=args.progress_interval,
                             label="isaaclab")
         summary = None
         try:
-            summary = driver.generate(cfg, state["sim"], on_attempt=progress)
+            summary = dispatch.generate(cfg, sim=state["sim"], engine="isaaclab", on_attempt=progress)
         finally:
             progress.close(summary)
         if args.json:

@@ -1,8 +1,11 @@
-"""Task facts shared by the engines and the generator: subtasks, object references, offsets, thresholds.
+"""The task registry: every task fact, shared by the engines, the generator and ``check_env``.
 
-One place, not code paths: the twin computes its subtask signals and success check from these numbers,
-and the generator segments and transforms source demos with them. Values for the Franka cube stack are
-Isaac Lab 2.3's (``FrankaCubeStackIKRelMimicEnvCfg`` and the stack task's ``mdp`` terms).
+``REGISTRY`` maps each gym id to a ``TaskEntry``: the ``TaskSpec`` (subtasks, object references, offsets,
+thresholds, signal definitions, cameras, object size, action layout) and the name of the twin's env factory
+when the MuJoCo twin models the task. One place, not code paths: the twin computes its subtask signals and
+success check from these numbers, the generator segments and transforms source demos with them, and
+``check_env`` takes the action layout from here. Values for the Franka cube stack are Isaac Lab 2.3's
+(``FrankaCubeStackIKRelMimicEnvCfg`` and the stack task's ``mdp`` terms).
 """
 
 from __future__ import annotations
@@ -68,6 +71,24 @@ class StackThresholds:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ActionLayout:
+    """An action vector, as Isaac Lab's IK-Rel tasks lay it out: per end effector a relative pose (position
+    delta in m, then axis-angle delta in rad) and a gripper command (+1 open, -1 close)."""
+
+    pose: tuple[str, ...] = ("dx", "dy", "dz", "drx", "dry", "drz")
+    gripper: tuple[str, ...] = ("gripper",)
+
+    @property
+    def dim(self) -> int:
+        return len(self.pose) + len(self.gripper)
+
+    def example(self, gripper: float = -1.0) -> list[float]:
+        """A small valid action: distinct non-zero pose deltas, then the gripper command."""
+        deltas = [0.02, -0.01, 0.03, 0.05, -0.04, 0.1, 0.07, -0.06]
+        return [deltas[i % len(deltas)] for i in range(len(self.pose))] + [gripper] * len(self.gripper)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskSpec:
     name: str
     env_name: str  # the gym id written into env_args
@@ -75,6 +96,11 @@ class TaskSpec:
     object_names: tuple[str, ...]
     subtasks: dict[str, tuple[SubtaskSpec, ...]]  # per eef, in order
     thresholds: StackThresholds = field(default_factory=StackThresholds)
+    # Subtask signal -> (check, objects), as the task's ``subtask_terms`` observation group defines them.
+    signals: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    cameras: tuple[str, ...] = ()  # the task's cameras (the Blueprint variant renders them)
+    object_size: float = 0.0  # edge of the task's cubes (m)
+    action_layout: ActionLayout = field(default_factory=ActionLayout)
 
     def __post_init__(self) -> None:
         for eef, subs in self.subtasks.items():
@@ -91,6 +117,10 @@ class TaskSpec:
                     if obj is not None and obj not in self.object_names:
                         raise ConfigError(f"task {self.name}: object {obj!r} is not one of "
                                           f"{', '.join(self.object_names)}")
+        for name, (kind, objs) in self.signals.items():
+            if kind not in ("grasped", "stacked") or any(o not in self.object_names for o in objs):
+                raise ConfigError(f"task {self.name}: signal {name!r} = ({kind!r}, {objs}) is not a known check "
+                                  "of the task's objects")
 
     def term_signals(self, eef: str) -> list[str]:
         return [s.term_signal for s in self.subtasks[eef] if s.term_signal is not None]
@@ -115,19 +145,39 @@ FRANKA_STACK = TaskSpec(
     eef_names=("franka",),
     object_names=("cube_1", "cube_2", "cube_3"),
     subtasks={"franka": _franka_stack_subtasks()},
+    signals={
+        "grasp_1": ("grasped", ("cube_2",)),
+        "stack_1": ("stacked", ("cube_2", "cube_1")),
+        "grasp_2": ("grasped", ("cube_3",)),
+    },
+    cameras=("table_cam", "table_high_cam"),
+    object_size=0.0468,  # the stacked origin pitch of the real data
 )
 
+
+@dataclass(frozen=True)
+class TaskEntry:
+    spec: TaskSpec
+    twin: str | None = None  # "module:function" building the MuJoCo twin of this task; None: Isaac Lab only
+
+
 # Gym ids that share the Franka stack task (the Blueprint variant adds cameras only).
-TASKS: dict[str, TaskSpec] = {
-    FRANKA_STACK.env_name: FRANKA_STACK,
-    "Isaac-Stack-Cube-Franka-IK-Rel-Blueprint-Mimic-v0": FRANKA_STACK,
+_TWIN = "mimicforge.backends.mujoco:make_env"
+REGISTRY: dict[str, TaskEntry] = {
+    FRANKA_STACK.env_name: TaskEntry(FRANKA_STACK, twin=_TWIN),
+    "Isaac-Stack-Cube-Franka-IK-Rel-Blueprint-Mimic-v0": TaskEntry(FRANKA_STACK, twin=_TWIN),
 }
+TASKS: dict[str, TaskSpec] = {env_name: entry.spec for env_name, entry in REGISTRY.items()}
+
+
+def task_entry(env_name: str) -> TaskEntry:
+    try:
+        return REGISTRY[env_name]
+    except KeyError:
+        raise ConfigError(
+            f"no task is known for env {env_name!r}; known: {', '.join(sorted(REGISTRY))}"
+        ) from None
 
 
 def task_for_env(env_name: str) -> TaskSpec:
-    try:
-        return TASKS[env_name]
-    except KeyError:
-        raise ConfigError(
-            f"no task is known for env {env_name!r}; known: {', '.join(sorted(TASKS))}"
-        ) from None
+    return task_entry(env_name).spec

@@ -49,14 +49,19 @@ def make_env_factory(engine: str) -> Callable[[TaskSpec, RunConfig], MimicEnv]:
     """A function building one in-process ``MimicEnv`` for the engine."""
     if engine == "mujoco":
         def build(task: TaskSpec, cfg: RunConfig) -> MimicEnv:
-            from mimicforge.backends.mujoco import ENV_NAME, make_env
+            import importlib
 
-            if task.name != "franka_stack":
-                raise ConfigError(f"the MuJoCo twin models {ENV_NAME} only, not task {task.env_name!r}")
-            unknown = [c for c in cfg.cameras.cameras if c not in ("table_cam", "table_high_cam")]
+            from mimicforge.tasks import REGISTRY
+
+            entry = REGISTRY.get(task.env_name)
+            if entry is None or entry.twin is None:
+                twins = ", ".join(name for name, e in REGISTRY.items() if e.twin is not None)
+                raise ConfigError(f"the MuJoCo twin does not model task {task.env_name!r}; it models {twins}")
+            unknown = [c for c in cfg.cameras.cameras if c not in task.cameras]
             if unknown:
-                raise ConfigError(f"unknown camera {unknown[0]!r}; the twin has table_cam and table_high_cam")
-            return make_env(twin_params(cfg))
+                raise ConfigError(f"unknown camera {unknown[0]!r}; the task has {' and '.join(task.cameras)}")
+            module, _, function = entry.twin.partition(":")
+            return getattr(importlib.import_module(module), function)(twin_params(cfg))
 
         return build
     raise ConfigError(

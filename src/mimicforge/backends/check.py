@@ -78,8 +78,10 @@ def check_env(env: Any, *, seed: int = 0, steps: int = 10, render: bool = True) 
     task = env.task
     if not isinstance(task, TaskSpec):
         return [f"env.task is {type(task).__name__}, not a TaskSpec"]
-    if not (isinstance(env.action_dim, int) and env.action_dim > 1):
-        problems.append(f"action_dim {env.action_dim!r} is not an int > 1")
+    layout = task.action_layout
+    if env.action_dim != layout.dim:
+        return problems + [f"action_dim {env.action_dim!r} is not the task's action layout of {layout.dim} "
+                           f"({', '.join(layout.pose + layout.gripper)})"]
     if not env.step_dt > 0:
         problems.append(f"step_dt {env.step_dt!r} is not positive")
     _check(problems, "reset/step", lambda: _check_determinism(env, seed, steps))
@@ -188,7 +190,7 @@ def _check_actions(env: MimicEnv, task: TaskSpec, seed: int) -> Problems:
     still = env.target_eef_pose_to_action({eef: current}, grip)
     if np.abs(np.asarray(still)[:-1]).max() > 1e-6 or still[-1] != 1.0:
         problems.append("target_eef_pose_to_action(current pose) is not a zero pose action plus the gripper")
-    raw = np.array([0.02, -0.01, 0.03, 0.05, -0.04, 0.1, -1.0])[: env.action_dim]
+    raw = np.array(task.action_layout.example(gripper=-1.0))
     target = env.action_to_target_eef_pose(raw)[eef]
     problems += _pose_problems(target, "action_to_target_eef_pose()")
     back = env.target_eef_pose_to_action({eef: target}, {eef: raw[-1:]})

@@ -11,6 +11,7 @@ from typing import Any
 
 from mimicforge.container.compose import ServiceSpec
 from mimicforge.errors import BackendUnavailable
+from mimicforge.extras import require
 
 log = logging.getLogger(__name__)
 INSTALL_HINT = "the Docker SDK is not installed; pip install 'mimicforge[docker]'"
@@ -20,11 +21,7 @@ LAUNCHER_LABEL = "org.mimicforge.launcher"
 
 def require_docker() -> Any:
     """The ``docker`` module, or BackendUnavailable with the one-line install hint."""
-    try:
-        import docker
-    except ImportError:
-        raise BackendUnavailable(INSTALL_HINT) from None
-    return docker
+    return require("docker", INSTALL_HINT)
 
 
 def docker_host(env: dict[str, str] | None = None) -> str:

@@ -60,12 +60,15 @@ def check_launch_env(env: Mapping[str, str]) -> None:
 def prepare(service: str, mode: str, *, env: Mapping[str, str] | None = None, project_dir: str | os.PathLike[str] = ".",
             compose_file: str | os.PathLike[str] | None = None) -> ServiceSpec:
     """The service's spec for ``mode`` with every setting checked as the container would check it."""
-    from mimicforge.config import load_config
+    from mimicforge.config import check_engine, load_config
 
     full = {**read_dotenv(Path(project_dir) / ".env"), **(os.environ if env is None else env), "MODE": mode}
     check_launch_env(full)
     spec = service_spec(service, env=full, project_dir=project_dir, compose_file=compose_file)
-    load_config(env=spec.environment)  # what 'mimicforge config --check' runs inside (output suffix included)
+    cfg = load_config(env=spec.environment)  # what 'mimicforge config --check' runs inside (output suffix included)
+    # ... including the settings the service's engine cannot honour (ENGINE=auto: Isaac Lab in its image only)
+    engine = cfg.generation.engine
+    check_engine(cfg, engine if engine != "auto" else "isaaclab" if service == "isaac-lab" else "mujoco")
     return spec
 
 

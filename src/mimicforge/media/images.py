@@ -8,7 +8,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from mimicforge.extras import require
+
+IMAGEIO_HINT = "saving or reading images needs imageio; install it with: pip install 'mimicforge[sim]'"
+
+
+def imageio_v3() -> Any:
+    """``imageio.v3``, or ``BackendUnavailable`` with the install command (it is an optional dependency)."""
+    return require("imageio.v3", IMAGEIO_HINT)
 
 
 def to_png_array(modality: str, frame: np.ndarray) -> np.ndarray:

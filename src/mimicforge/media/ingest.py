@@ -26,7 +26,7 @@ import numpy as np
 
 from mimicforge.datasets import layout
 from mimicforge.datasets.writer import companion
-from mimicforge.errors import BackendUnavailable, ConfigError, DatasetFormatError, OutputExistsError
+from mimicforge.errors import ConfigError, DatasetFormatError, OutputExistsError
 from mimicforge.media.cosmos import read_manifest
 from mimicforge.media.cosmos_client import result_path
 from mimicforge.media.shaded import resize_bilinear
@@ -76,10 +76,9 @@ def from_videos(directory: str | os.PathLike[str], camera: str) -> list[Augmente
 def read_video(path: Path, width: int, height: int) -> np.ndarray:
     """Every frame of ``path`` as uint8 RGB, resized (bilinear) to ``width`` x ``height`` one at a time, so a long
     1280 x 704 video never sits in memory whole."""
-    try:
-        import imageio.v3 as iio
-    except ImportError:
-        raise BackendUnavailable("reading videos needs imageio; install with: pip install 'mimicforge[sim]'") from None
+    from mimicforge.media.images import imageio_v3
+
+    iio = imageio_v3()
     frames = []
     try:
         for frame in iio.imiter(path, plugin="FFMPEG"):

@@ -17,8 +17,10 @@ import numpy as np
 from mimicforge.backends.base import MimicEnv, state_at
 from mimicforge.datasets import DatasetReader
 from mimicforge.errors import BackendUnavailable, ConfigError, DatasetFormatError
-from mimicforge.media.images import to_png_array
+from mimicforge.extras import require
+from mimicforge.media.images import IMAGEIO_HINT, imageio_v3, to_png_array
 from mimicforge.outputs import image_dir
+from mimicforge.tasks import FRANKA_STACK
 
 FORMATS = (".mp4", ".gif")
 
@@ -53,7 +55,7 @@ def demo_frames(env: MimicEnv, path: str | os.PathLike[str], demo: str, cameras:
 def folder_frames(output_dir: str | os.PathLike[str], cameras: Sequence[str], modality: str,
                   demo_index: int) -> Iterator[np.ndarray] | None:
     """Frames from a demo's image folders (cameras side by side), or None if any folder is missing."""
-    import imageio.v3 as iio
+    iio = imageio_v3()
 
     folders = [image_dir(output_dir, c, modality, demo_index) for c in cameras]
     if not cameras or not all(f.is_dir() for f in folders):
@@ -75,7 +77,7 @@ def preview_frames(dataset: str | os.PathLike[str], demo: str, cameras: Any,
     """Frames for a preview of ``demo``: its image folders when the run wrote them, else its recorded
     states rendered by the twin (``renderer``, or a new one at the configured resolution)."""
     index = int(demo.rsplit("_", 1)[-1])
-    names = tuple(cameras.cameras) or ("table_cam", "table_high_cam")
+    names = tuple(cameras.cameras) or FRANKA_STACK.cameras
     from_folders = folder_frames(cameras.output_dir, names, "rgb", index)
     if from_folders is not None:
         return from_folders
@@ -97,10 +99,7 @@ def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike[str], fps: 
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise ConfigError(f"preview file {out} must end in {' or '.join(FORMATS)}")
-    try:
-        import imageio.v2 as imageio
-    except ImportError:
-        raise BackendUnavailable("previews need imageio; install with: pip install 'mimicforge[sim]'") from None
+    imageio = require("imageio.v2", IMAGEIO_HINT)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
     count = 0
@@ -113,7 +112,7 @@ def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike[str], fps: 
                     writer.append_data(frame)
                     count += 1
         else:  # GIF needs every frame at once; previews are short
-            import imageio.v3 as iio
+            iio = imageio_v3()
 
             stack = np.stack(list(frames))
             count = len(stack)

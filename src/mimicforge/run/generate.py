@@ -74,7 +74,9 @@ def run_generation(
     g = cfg.generation
     paths = OutputPaths.beside(g.output_file)
     mode = output_mode(cfg, paths)
-    engine = "mujoco" if g.engine == "auto" else g.engine
+    from mimicforge.backends import resolve_engine
+
+    engine = resolve_engine(g.engine)
     stop = stop or StopFlag()
     session = Session(cfg, paths, env_factory or default_env_factory(engine), engine_name=engine, mode=mode)
     if mode == "append":

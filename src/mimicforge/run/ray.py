@@ -3,8 +3,8 @@
 Each task resumes its shard (the crash-safe writer keeps every committed demo, and attempt seeds are
 fixed), so Ray's own task retries are the restart mechanism. Shards live beside OUT, which therefore
 must be on storage every node can reach (NFS, a mounted bucket); the driver reads the shards' metrics
-files for progress and merges the shards at the end. With the Isaac Lab engine each task asks Ray for
-one GPU.
+files for progress and merges the shards at the end. Ray runs the twin's shards (the Isaac Lab engine runs in
+one Isaac Sim process; ``RAY`` there is refused by the dispatch).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mimicforge.config import RunConfig
-from mimicforge.errors import BackendUnavailable, ConfigError
+from mimicforge.errors import ConfigError
+from mimicforge.extras import require
 from mimicforge.goal import GoalTracker, Summary
 from mimicforge.outputs import MetricsRecord, read_metrics
 from mimicforge.run.generate import resolve_input
@@ -24,11 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise BackendUnavailable("Ray is not installed; install it with: pip install 'mimicforge[ray]'") from None
-    return ray
+    return require("ray", "Ray is not installed; install it with: pip install 'mimicforge[ray]'")
 
 
 def shard_task(cfg: RunConfig, worker: int, engine: str, first_attempt: int, quota: int) -> dict[str, int]:
@@ -60,11 +57,10 @@ def run_on_ray(
     ray = _import_ray()
     cfg = resolve_input(cfg)
     g = cfg.generation
-    if engine == "mujoco":  # the Isaac Lab engine can only start on the GPU nodes
-        from mimicforge.backends import make_env_factory
-        from mimicforge.run.session import check_run
+    from mimicforge.backends import make_env_factory
+    from mimicforge.run.session import check_run
 
-        check_run(cfg, make_env_factory(engine))
+    check_run(cfg, make_env_factory(engine))  # bad settings fail here once, not in every task
     lay, resumed = prepare_sharded_run(cfg)
     out = lay.out
     shards = cfg.workers.workers
@@ -84,7 +80,7 @@ def run_on_ray(
                           where=f" across {shards} Ray tasks")
     try:
         remote = ray.remote(shard_task).options(
-            num_cpus=1, num_gpus=1 if engine == "isaaclab" else 0, max_retries=cfg.workers.max_restarts,
+            num_cpus=1, num_gpus=0, max_retries=cfg.workers.max_restarts,
             retry_exceptions=False,
         )
         refs = [remote.remote(cfg, w, engine, resumed.next_for(w), quotas[w]) for w in range(shards)

@@ -92,7 +92,8 @@ def test_a_kit_start_that_exits_becomes_one_line_and_the_status_file(monkeypatch
     monkeypatch.setattr(kit, "RealIsaac", lambda: _ExitingIsaac("2.3"))
     status = tmp_path / "status"
     monkeypatch.setenv(standalone.STATUS_FILE_ENV, str(status))
-    code = standalone.main(["--input", str(real_dataset), "--output", str(tmp_path / "gen.hdf5")])
+    code = standalone.main(["--input", str(real_dataset), "--output", str(tmp_path / "gen.hdf5"), "--engine",
+                            "isaaclab"])
     ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("standalone/generate.py")]
     assert code == 2 and status.read_text() == "2\n"
     assert len(ours) == 1 and "Isaac Sim failed to start (exit status 2)" in ours[0]
@@ -148,7 +149,8 @@ def test_on_3_0_numpy_and_h5py_load_only_after_kit(tmp_path, real_dataset, extra
 @pytest.mark.parametrize("flags", [{"ray": True}, {"workers": 2}])
 def test_ray_and_workers_are_refused_for_the_isaac_lab_engine(make_cfg, flags):
     isaac = FakeIsaac("2.3")
-    with pytest.raises(ConfigError, match="runs the MuJoCo twin only; the Isaac Lab engine is one Kit process"):
+    with pytest.raises(ConfigError, match="cannot apply on the isaaclab engine .*; the Isaac Lab engine is one Kit "
+                                          "process per GPU"):
         kit.launch(make_cfg(**flags), isaac=isaac, source_of=isaac.source_of)
     assert not isaac.called("launch_app")
 
@@ -157,7 +159,7 @@ def test_cli_refuses_ray_with_the_isaac_lab_engine_in_one_line(cli, real_dataset
     r = cli("generate", "--engine", "isaaclab", "--ray", "--input", str(real_dataset), "--output",
             str(tmp_path / "g.hdf5"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
-    assert "--ray / RAY runs the MuJoCo twin only" in r.stderr
+    assert "RAY=1 cannot apply on the isaaclab engine" in r.stderr and "one Kit process per GPU" in r.stderr
 
 
 def test_rerender_after_reset_on_both_config_generations():

@@ -34,7 +34,8 @@ def fake(monkeypatch):
 
 
 def args(tmp_path: Path, real_dataset: Path, *extra: str) -> list[str]:
-    return ["--input", str(real_dataset), "--output", str(tmp_path / "gen.hdf5"), "--device", "cpu", *extra]
+    return ["--input", str(real_dataset), "--output", str(tmp_path / "gen.hdf5"), "--device", "cpu", "--engine",
+            "isaaclab", *extra]
 
 
 def test_success_writes_status_0_and_closes_kit_last(fake, tmp_path, real_dataset, monkeypatch):

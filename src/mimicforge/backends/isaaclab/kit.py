@@ -31,7 +31,7 @@ from mimicforge.backends.isaaclab.boundary import IsaacBoundary, RealIsaac
 from mimicforge.backends.isaaclab.cameras import check_cameras, needs_cameras
 from mimicforge.backends.isaaclab.eventloop import prepare_event_loop
 from mimicforge.config import RunConfig, to_toml
-from mimicforge.errors import BackendUnavailable, ConfigError, MimicforgeError
+from mimicforge.errors import BackendUnavailable, MimicforgeError
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +90,9 @@ def plan_env_name(cfg: RunConfig, in_child: bool) -> str:
 def check_single_process(cfg: RunConfig) -> None:
     """The Isaac Lab engine is one Kit process (NUM_ENVS parallel envs inside it); Ray and local workers are the
     twin's. Refused in one line rather than failing inside a Ray task."""
-    w = cfg.workers
-    if w.ray or w.workers > 1:
-        what = "--ray / RAY" if w.ray else f"--workers {w.workers} / WORKERS"
-        raise ConfigError(f"{what} runs the MuJoCo twin only; the Isaac Lab engine is one Kit process per GPU: use "
-                          "NUM_ENVS for parallel envs, and one isaac-lab container per GPU (DEVICE=cuda:N) for more")
+    from mimicforge.config import check_engine
+
+    check_engine(cfg, "isaaclab")  # the settings' own engine rules (WORKERS, RAY, ...); dispatch logs the warnings
 
 
 def preflight(cfg: RunConfig, source_of: Callable[[str], str | None] = api.installed_source) -> Preflight:

@@ -47,7 +47,7 @@ class FrankaStackTwin:
     """The MuJoCo twin of Isaac Lab's Franka cube-stacking task (IK-Rel actions, Mimic interface)."""
 
     task: TaskSpec = FRANKA_STACK
-    action_dim = 7
+    action_dim = FRANKA_STACK.action_layout.dim  # the task registry's IK-Rel layout
     cameras = CAMERAS
     modalities = MODALITIES
 

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from mimicforge.backends.mujoco.rotations import mat_to_axis_angle
+from mimicforge.tasks import FRANKA_STACK
 
-CUBE_EDGE = 0.0468
+CUBE_EDGE = FRANKA_STACK.object_size
 OPEN, CLOSE = 1.0, -1.0
 _DOWN = np.diag([1.0, -1.0, -1.0])  # hand pointing down, hand x along world x (Isaac's start pose)
 _NOISE_MEMORY = 0.7  # per-step correlation of the action noise (a hand drifts, it does not jitter)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mimicforge.errors import ConfigError
+from mimicforge.tasks import FRANKA_STACK
 
 # Isaac's default arm pose (``set_default_joint_pose``) and the open fingers.
 DEFAULT_JOINT_POS = (0.0444, -0.1894, -0.1107, -2.5148, 0.0044, 2.3775, 0.6952, 0.04, 0.04)
@@ -23,7 +24,7 @@ CUBES = ("cube_1", "cube_2", "cube_3")
 class SceneParams:
     """Geometry and contact model of the table, cubes and fingers."""
 
-    cube_edge: float = 0.0468  # Isaac: stacked origin pitch of the real data
+    cube_edge: float = FRANKA_STACK.object_size  # Isaac: stacked origin pitch of the real data
     cube_rest_z: float = 0.0203  # Isaac: resting cube origin height; the table top sits at rest_z - edge/2
     # Calibrated: the relative IK lets a carried load drag the hand down a little every step, and that
     # drift accumulates. The recorded demos show none while carrying; a 0.026 kg block (250 kg/m^3)

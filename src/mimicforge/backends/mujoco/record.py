@@ -72,12 +72,11 @@ def boundary_problem(signals: dict[str, np.ndarray], task: TaskSpec, length: int
 def _check_output(out: Path, overwrite: bool) -> None:
     if out.suffix not in (".hdf5", ".h5"):
         raise ConfigError(f"--out {str(out)!r} must end in .hdf5 (e.g. datasets/source.hdf5)")
-    if not out.parent.is_dir():
-        raise DatasetFormatError(f"{out.parent}: output directory does not exist; create it first")
     if out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a directory; give a file name ending in .hdf5")
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)  # as generate does
 
 
 def record_episode(env: Any, index: int, seed: int) -> tuple[dict[str, Any], Attempt]:

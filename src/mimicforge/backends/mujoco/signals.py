@@ -11,14 +11,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from mimicforge.tasks import StackThresholds
+from mimicforge.tasks import FRANKA_STACK, StackThresholds
 
-# Subtask signal -> (check, objects), as the task's ``subtask_terms`` observation group defines them.
-SIGNALS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "grasp_1": ("grasped", ("cube_2",)),
-    "stack_1": ("stacked", ("cube_2", "cube_1")),
-    "grasp_2": ("grasped", ("cube_3",)),
-}
+# Subtask signal -> (check, objects): the task registry's definition (``TaskSpec.signals``).
+SIGNALS: dict[str, tuple[str, tuple[str, ...]]] = FRANKA_STACK.signals
 
 
 def _isclose(a: float, b: float, th: StackThresholds) -> bool:
