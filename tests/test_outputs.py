@@ -34,3 +34,29 @@ def test_metrics_survive_a_cut_last_line(tmp_path):
     recs = list(read_metrics(path))
     assert [r["attempt"] for r in recs] == [0, 1]
     assert recs[1]["failed_subtask"] == 0 and recs[0]["demo"] == "demo_0"
+
+
+def test_each_committed_demo_carries_its_metrics_record(tmp_path):
+    # A process killed between a demo's commit and its metrics line must not lose the record: the demo
+    # carries a copy, which the shard merge reads back (recorded_metrics) for any attempt without a line.
+    from mimicforge.outputs import RunOutputs, recorded_metrics
+    from tests.datasets.episodes import make_episode
+
+    paths = OutputPaths.beside(tmp_path / "gen.hdf5")
+    outputs = RunOutputs(paths, env_name="Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0", mode="overwrite",
+                         keep_failed=True, config_text="")
+    try:
+        for attempt, success in enumerate((True, False, True)):
+            rec = MetricsRecord(attempt=attempt, success=success, steps=20 + attempt, seconds=0.0,
+                                source_demos=["demo_1"], failed_subtask=None if success else 2, worker=1)
+            outputs.commit_attempt(make_episode(20 + attempt, seed=attempt), rec)
+    finally:
+        outputs.close()
+    lines = {r["attempt"]: r for r in read_metrics(paths.metrics)}
+    kept = recorded_metrics(paths.dataset, {(1, 0): "demo_0", (1, 2): "demo_1"})
+    failed = recorded_metrics(paths.failed, {(1, 1): "demo_0"})
+    assert set(kept) == {(1, 0), (1, 2)} and set(failed) == {(1, 1)}
+    for (_, attempt), rec in {**kept, **failed}.items():
+        line = lines[attempt]
+        assert {k: v for k, v in rec.items() if k != "demo"} == {k: v for k, v in line.items() if k != "demo"}
+    assert recorded_metrics(paths.dataset, {(1, 5): "demo_7"}) == {}

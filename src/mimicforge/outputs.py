@@ -183,6 +183,11 @@ class RunOutputs:
         record.add_motion(episode)
         if record.source_steps is not None:
             attrs[layout.ATTR_SOURCE_STEPS] = np.int64(record.source_steps)
+        if started is not None:
+            record.seconds = time.perf_counter() - started
+        # The demo carries its own record: a process killed between the commit and the metrics line below
+        # leaves a demo whose record the shard merge (run/shards.py) still recovers.
+        attrs[layout.ATTR_METRICS] = record.to_json()
         if record.success:
             k = self.writer.next_index
             if stage_images is not None and self.images is not None:
@@ -196,8 +201,6 @@ class RunOutputs:
                 self.images.commit(k)
         elif self.failed_writer is not None:
             record.demo = self.failed_writer.write_demo(episode, False, attrs)
-        if started is not None:
-            record.seconds = time.perf_counter() - started
         self.metrics.write(record)
         return record.demo
 
@@ -301,6 +304,21 @@ class Resumed:
 
     def next_for(self, worker: int) -> int:
         return self.next_attempt.get(worker, 0)
+
+
+def recorded_metrics(path: Path, names: Mapping[tuple[int, int], str]) -> dict[tuple[int, int], dict[str, Any]]:
+    """The metrics records that the demos ``names`` ((worker, attempt) -> demo) of an output file carry
+    (``commit_attempt`` stores each attempt's record on its demo); demos without one are left out."""
+    found: dict[tuple[int, int], dict[str, Any]] = {}
+    if not names or not path.exists():
+        return found
+    with h5py.File(path, "r", locking=False) as f:
+        data = f.get(layout.DATA)
+        for key, name in names.items():
+            raw = data[name].attrs.get(layout.ATTR_METRICS) if data is not None and name in data else None
+            if raw is not None:
+                found[key] = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    return found
 
 
 def demo_keys(path: Path) -> dict[tuple[int, int], str]:

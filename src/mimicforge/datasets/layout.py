@@ -21,6 +21,7 @@ ATTR_CONFIG = "mimicforge_config"
 # Demo attributes mimicforge adds: the generation attempt (run-wide index) and its worker.
 ATTR_ATTEMPT = "mimicforge_attempt"
 ATTR_WORKER = "mimicforge_worker"
+ATTR_METRICS = "mimicforge_metrics"  # the attempt's metrics record (JSON), so a kill before its metrics line loses nothing
 ATTR_SOURCE_STEPS = "mimicforge_source_steps"  # total length of the source segments a generated demo was built from
 
 ACTIONS = "actions"

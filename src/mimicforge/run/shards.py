@@ -27,7 +27,7 @@ from mimicforge.config import RunConfig, to_toml
 from mimicforge.datasets import DatasetReader, DatasetWriter, layout, merge_datasets
 from mimicforge.datasets.writer import companion
 from mimicforge.mimic.generator import TrialAborted
-from mimicforge.outputs import MetricsRecord, OutputPaths, output_mode, read_metrics
+from mimicforge.outputs import MetricsRecord, OutputPaths, output_mode, read_metrics, recorded_metrics
 from mimicforge.run.session import Resumed, Session, demo_keys, scan_existing, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,11 @@ def _rebuild_metrics(lay: ShardLayout, workers: list[int], final_names: dict[tup
         for rec in read_metrics(path):
             if isinstance(rec.get("attempt"), int):
                 records[(int(rec.get("worker", 0)), rec["attempt"])] = rec
+    # A worker killed between committing a demo and writing its metrics line: the demo's own copy.
+    for path, names in ((lay.out.dataset, final_names), (lay.out.failed, failed_names)):
+        missing = {key: name for key, name in names.items() if key not in records}
+        if missing:
+            records.update(recorded_metrics(path, missing))
     lines = []
     for key in sorted(records, key=lambda k: (k[1], k[0])):
         rec = dict(records[key])
