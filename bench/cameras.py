@@ -30,7 +30,7 @@ from mimicforge.backends import make_env_factory
 from mimicforge.backends.base import state_at
 from mimicforge.config import load_config
 from mimicforge.datasets import DatasetReader
-from mimicforge.run.generate import run_generation
+from mimicforge.run.dispatch import generate
 from mimicforge.tasks import FRANKA_STACK
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "franka_stack_annotated_10.hdf5"
@@ -56,7 +56,7 @@ def cpu_seconds() -> float:
 def run(src: Path, out: Path, successes: int, workers: int, cameras: bool) -> dict:
     cfg = load_config(env=settings(src, out, successes, workers, cameras))
     t0, c0 = time.perf_counter(), cpu_seconds()
-    summary = run_generation(cfg)
+    summary = generate(cfg)  # the CLI's dispatch: WORKERS=2 runs supervised workers
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     n = max(summary.new_successes, 1)
     return {"workers": workers, "successes": summary.new_successes, "attempts": summary.new_attempts,

@@ -56,3 +56,16 @@ def test_config_check_names_what_the_engine_cannot_do(cli):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith("mimicforge: error: WORKERS=4 cannot apply on the isaaclab engine")
     assert cli("config", "--check", env={"ENGINE": "mujoco", "WORKERS": "4"}).returncode == 0
+
+
+@pytest.mark.parametrize("env", [{"WORKERS": "2"}, {"RAY": "1"}])
+def test_the_one_process_loop_refuses_settings_for_several(env, real_dataset, tmp_path):
+    """Settings for workers or Ray must reach the dispatch: the one-process loop given them would quietly run on
+    one core (a benchmark once measured '2 workers' that way)."""
+    from mimicforge.run.generate import run_generation
+
+    out = tmp_path / "g.hdf5"
+    cfg = load_config(env={"INPUT_FILE": str(real_dataset), "OUTPUT_FILE": str(out), "NUM_TRIALS": "1", **env})
+    with pytest.raises(ValueError, match="run.dispatch.generate"):
+        run_generation(cfg)
+    assert not out.exists()

@@ -126,14 +126,14 @@ def test_bad_image_obs_flag_is_one_line_and_exit_2(tmp_path) -> None:
 def test_generate_stores_images_through_workers_and_resume(real_dataset, tmp_path) -> None:
     """Two workers (shards merged at the end), then a resumed run: every demo carries its images.
     About a minute on 2 cores."""
-    from mimicforge.run.generate import run_generation
+    from mimicforge.run.dispatch import generate
 
     out = tmp_path / "vm.hdf5"
     env = {"INPUT_FILE": str(real_dataset), "OUTPUT_FILE": str(out), "NUM_TRIALS": "2", "SEED": "3",
            "WORKERS": "2", "RAY": "0", "IMAGE_OBS": "table_cam,wrist_cam", "IMAGE_OBS_WIDTH": "32",
            "IMAGE_OBS_HEIGHT": "24"}
-    run_generation(load_config(env=env))
-    run_generation(load_config(env={**env, "NUM_TRIALS": "3", "WORKERS": "1", "ON_EXISTING": "resume"}))
+    generate(load_config(env=env))
+    generate(load_config(env={**env, "NUM_TRIALS": "3", "WORKERS": "1", "ON_EXISTING": "resume"}))
     assert validate(out) == []
     with h5py.File(out, "r") as f:
         demos = [f["data"][k] for k in sorted(f["data"])]

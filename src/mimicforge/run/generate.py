@@ -69,7 +69,14 @@ def run_generation(
     on_attempt: Callable[[MetricsRecord, Summary], None] | None = None,
     stop: StopFlag | None = None,
 ) -> Summary:
-    """Generate until the goal; returns the summary or raises GenerationStalled / Interrupted."""
+    """Generate in this process until the goal; returns the summary or raises GenerationStalled / Interrupted.
+
+    The one-process loop: settings for several workers or Ray go through ``run.dispatch.generate``."""
+    if cfg.workers.workers > 1 or cfg.workers.ray:
+        raise ValueError(
+            f"run_generation is the one-process loop (workers = {cfg.workers.workers}, ray = {cfg.workers.ray}); "
+            "call mimicforge.run.dispatch.generate, which starts the workers"
+        )
     cfg = resolve_input(cfg)
     g = cfg.generation
     paths = OutputPaths.beside(g.output_file)
