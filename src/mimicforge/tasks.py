@@ -1,8 +1,9 @@
 """The task registry: every task fact, shared by the engines, the generator and ``check_env``.
 
 ``REGISTRY`` maps each gym id to a ``TaskEntry``: the ``TaskSpec`` (subtasks, object references, offsets,
-thresholds, signal definitions, cameras, object size, action layout) and the name of the twin's env factory
-when the MuJoCo twin models the task. One place, not code paths: the twin computes its subtask signals and
+thresholds, signal definitions, cameras, object size, action layout), the name of the twin's env factory
+when the MuJoCo twin models the task, and the variant's image terms (which camera streams its Isaac Lab
+config saves as files or records in the HDF5, and its semantic colours). One place, not code paths: the twin computes its subtask signals and
 success check from these numbers, the generator segments and transforms source demos with them, and
 ``check_env`` takes the action layout from here. Values for the Franka cube stack are Isaac Lab 2.3's
 (``FrankaCubeStackIKRelMimicEnvCfg`` and the stack task's ``mdp`` terms).
@@ -10,6 +11,7 @@ success check from these numbers, the generator segments and transforms source d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mimicforge.errors import ConfigError
@@ -155,17 +157,77 @@ FRANKA_STACK = TaskSpec(
 )
 
 
+Stream = tuple[str, str]  # (camera, modality)
+RGBA = tuple[int, int, int, int]
+
+# Semantic segmentation colours by label, as the stack task's Isaac Lab configs set them (the Blueprint's;
+# the Visuomotor-Cosmos variant's differ). Isaac tags robot, table and cubes; its ground stays unlabelled.
+STACK_SEGMENTATION_COLORS: Mapping[str, RGBA] = {
+    "cube_1": (255, 36, 66, 255),
+    "cube_2": (255, 184, 48, 255),
+    "cube_3": (55, 255, 139, 255),
+    "table": (255, 237, 218, 255),
+    "ground": (100, 100, 100, 255),
+    "robot": (125, 125, 125, 255),
+    "UNLABELLED": (125, 125, 125, 255),
+    "BACKGROUND": (10, 10, 10, 255),
+}
+COSMOS_SEGMENTATION_COLORS: Mapping[str, RGBA] = {  # stack_ik_rel_visuomotor_cosmos_env_cfg.py
+    "cube_1": (120, 230, 255, 255),
+    "cube_2": (255, 36, 66, 255),
+    "cube_3": (55, 255, 139, 255),
+    "table": (255, 237, 218, 255),
+    "ground": (100, 100, 100, 255),
+    "robot": (204, 110, 248, 255),
+    "UNLABELLED": (150, 150, 150, 255),
+    "BACKGROUND": (200, 200, 200, 255),
+}
+
+
 @dataclass(frozen=True)
 class TaskEntry:
+    """One gym id: its task, the twin that models it, and its image terms.
+
+    ``image_files``: streams its Isaac Lab config saves as PNG files (the Blueprint's ``image`` term with
+    ``image_path``); ``CAMERAS`` / ``MODALITIES`` choose among these. ``image_obs``: streams recorded in the
+    HDF5 ``obs`` (the Visuomotor variants), always. ``isaac_config``: the config module that declares them,
+    below the stack task's config package (the contract test reads it from every ``isaaclab`` wheel).
+    """
+
     spec: TaskSpec
     twin: str | None = None  # "module:function" building the MuJoCo twin of this task; None: Isaac Lab only
+    isaac_config: str | None = None
+    image_files: tuple[Stream, ...] = ()
+    image_obs: tuple[Stream, ...] = ()
+    segmentation_colors: Mapping[str, RGBA] = field(default_factory=lambda: STACK_SEGMENTATION_COLORS)
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The cameras its image terms use, in order of first mention."""
+        return tuple(dict.fromkeys(c for c, _ in (*self.image_files, *self.image_obs)))
+
+    @property
+    def has_cameras(self) -> bool:
+        """Its env creates camera sensors (Isaac Sim must start with cameras enabled)."""
+        return bool(self.image_files or self.image_obs)
 
 
-# Gym ids that share the Franka stack task (the Blueprint variant adds cameras only).
+# Gym ids that share the Franka stack task: the Blueprint variant adds image files, the Visuomotor ones
+# record images in the HDF5 (the twin renders those with IMAGE_OBS on the base task).
 _TWIN = "mimicforge.backends.mujoco:make_env"
+_BLUEPRINT_FILES = tuple((cam, mod) for cam in FRANKA_STACK.cameras for mod in ("normals", "semantic_segmentation"))
+_VISUOMOTOR_OBS = (("table_cam", "rgb"), ("wrist_cam", "rgb"))
 REGISTRY: dict[str, TaskEntry] = {
     FRANKA_STACK.env_name: TaskEntry(FRANKA_STACK, twin=_TWIN),
-    "Isaac-Stack-Cube-Franka-IK-Rel-Blueprint-Mimic-v0": TaskEntry(FRANKA_STACK, twin=_TWIN),
+    "Isaac-Stack-Cube-Franka-IK-Rel-Blueprint-Mimic-v0": TaskEntry(
+        FRANKA_STACK, twin=_TWIN, isaac_config="stack_ik_rel_blueprint_env_cfg", image_files=_BLUEPRINT_FILES),
+    "Isaac-Stack-Cube-Franka-IK-Rel-Visuomotor-Mimic-v0": TaskEntry(
+        FRANKA_STACK, isaac_config="stack_ik_rel_visuomotor_env_cfg", image_obs=_VISUOMOTOR_OBS),
+    "Isaac-Stack-Cube-Franka-IK-Rel-Visuomotor-Cosmos-Mimic-v0": TaskEntry(
+        FRANKA_STACK, isaac_config="stack_ik_rel_visuomotor_cosmos_env_cfg",
+        image_obs=(*_VISUOMOTOR_OBS, ("table_cam", "semantic_segmentation"), ("table_cam", "normals"),
+                   ("table_cam", "distance_to_image_plane")),
+        segmentation_colors=COSMOS_SEGMENTATION_COLORS),
 }
 TASKS: dict[str, TaskSpec] = {env_name: entry.spec for env_name, entry in REGISTRY.items()}
 

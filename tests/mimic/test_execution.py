@@ -19,7 +19,7 @@ from mimicforge.mimic.execution import (
     transit_path,
 )
 from mimicforge.mimic.generator import MimicGenerator, MimicSettings
-from mimicforge.mimic.poses import axis_angle_to_matrix, make_pose, matrix_to_axis_angle, pose_inv
+from mimicforge.geometry import axis_angle_to_matrix, make_pose, matrix_to_axis_angle, pose_inv
 from mimicforge.mimic.trajectory import Waypoints, join
 from mimicforge.run.session import attempt_seed
 from mimicforge.tasks import FRANKA_STACK

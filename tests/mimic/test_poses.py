@@ -3,18 +3,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mimicforge.mimic.poses import (
-    SMALL_ANGLE,
+from mimicforge.geometry import (
     axis_angle_to_matrix,
-    interpolate_poses,
     make_pose,
     matrix_to_axis_angle,
     matrix_to_quat,
     pose_inv,
     quat_to_matrix,
     rotation_angle,
-    transform_segment,
 )
+from mimicforge.mimic.poses import SMALL_ANGLE, interpolate_poses, transform_segment
 
 rng = np.random.default_rng(0)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from mimicforge.datasets import load_source_dataset
-from mimicforge.mimic.poses import make_pose, pose_inv
+from mimicforge.geometry import make_pose, pose_inv
 from mimicforge.mimic.selection import pose_distances, select_source_demo
 from mimicforge.mimic.source import SourcePool
 from mimicforge.mimic.trajectory import Waypoints, join, source_segment

@@ -35,13 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mimicforge.mimic.poses import (
-    axis_angle_to_matrix,
-    interpolate_poses,
-    matrix_to_axis_angle,
-    pose_inv,
-    rotation_angle,
-)
+from mimicforge.geometry import axis_angle_to_matrix, matrix_to_axis_angle, pose_inv, rotation_angle
+from mimicforge.mimic.poses import interpolate_poses
 from mimicforge.mimic.trajectory import Waypoints, join
 from mimicforge.tasks import SubtaskSpec
 

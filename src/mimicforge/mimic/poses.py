@@ -1,22 +1,14 @@
 """MimicGen's pose operations on 4x4 homogeneous matrices: the object-centric transform and interpolation.
 
 The rotation and transform primitives (Isaac Lab's conventions) live in ``mimicforge.geometry``, shared with
-the twin; they are re-exported here for the generator's modules.
+the twin.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mimicforge.geometry import (  # noqa: F401 (re-exported)
-    axis_angle_to_matrix,
-    make_pose,
-    matrix_to_axis_angle,
-    matrix_to_quat,
-    pose_inv,
-    quat_to_matrix,
-    rotation_angle,
-)
+from mimicforge.geometry import axis_angle_to_matrix, make_pose, matrix_to_axis_angle, pose_inv
 
 # Below this angle (rad) Isaac Lab's pose interpolation uses the target rotation for every step.
 SMALL_ANGLE = 0.05

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mimicforge.mimic.poses import pose_inv, rotation_angle
+from mimicforge.geometry import pose_inv, rotation_angle
 from mimicforge.mimic.source import SourcePool
 from mimicforge.tasks import SubtaskSpec
 

@@ -78,7 +78,7 @@ def _merge_into(target: Path, existing: bool, inputs: list[Path], select: list[t
     staging = companion(target, "finalizing")
     sources = ([target] if existing else []) + inputs
     result = merge_datasets(staging, sources, select=select, overwrite=True, skip_empty=True,
-                            data_attrs={layout.ATTR_CONFIG: config_text})
+                            data_attrs={layout.ATTR_CONFIG: config_text}, check_lengths=False)
     os.replace(staging, target)
     return result.num_demos
 

@@ -11,7 +11,7 @@ Isaac Sim:
 - the wheel's real launcher argument parser is built from its sources (``launcher_probe``: the ``isaaclab``
   packages are real, Isaac Sim / Kit / torch imports are stand-ins) and parses the exact argv that
   ``api.launcher_args`` builds, with and without cameras;
-- the camera-task table (``cameras.CAMERA_TASKS``) must match the image terms of the wheel's task configs.
+- the registry's image terms (``tasks.REGISTRY``) must match the image terms of the wheel's task configs.
 
 The checked calls and launcher argv per version are printed (``pytest -s``) and written to
 ``.cache/isaaclab-wheels/contract-report.txt``.
@@ -31,7 +31,7 @@ import pytest
 from mimicforge.backends.isaaclab import api, kit
 from mimicforge.backends.isaaclab.cameras import CAMERA_TASKS, TASK_CONFIG_PACKAGES
 from mimicforge.errors import BackendUnavailable
-from mimicforge.tasks import TASKS
+from mimicforge.tasks import REGISTRY
 from tests.backends.isaaclab import wheel_sources as ws
 
 pytestmark = pytest.mark.timeout(900)
@@ -128,8 +128,9 @@ def check_wheel(src: ws.WheelSources) -> list[str]:
     for module in api.REGISTRATION_MODULES:
         assert src.module_file(module) is not None, f"{module} is missing"
     registered = ws.string_constants(src.tree("isaaclab_mimic.envs"))
-    assert set(TASKS) <= registered, f"gym ids not registered: {set(TASKS) - registered}"
-    lines.append(f"  imported for registration: {', '.join(api.REGISTRATION_MODULES)}; gym ids {', '.join(sorted(TASKS))}")
+    twins = {name for name, e in REGISTRY.items() if e.twin is not None}  # the camera variants: see below
+    assert twins <= registered, f"gym ids not registered: {twins - registered}"
+    lines.append(f"  imported for registration: {', '.join(api.REGISTRATION_MODULES)}; gym ids {', '.join(sorted(twins))}")
     return lines
 
 
@@ -192,6 +193,15 @@ def image_terms(tree: ast.Module) -> tuple[set[tuple[str, str]], set[tuple[str, 
     return files, recorded
 
 
+def semantic_mapping(tree: ast.Module) -> dict[str, tuple[int, ...]] | None:
+    """The config's semantic colour mapping (a dict literal keyed ``class:<label>``), by label; None if none."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict) and node.keys and all(
+                isinstance(k, ast.Constant) and str(k.value).startswith("class:") for k in node.keys):
+            return {k.value.removeprefix("class:"): ast.literal_eval(v) for k, v in zip(node.keys, node.values)}
+    return None
+
+
 @pytest.mark.parametrize("version", RELEASES, ids=RELEASES)
 def test_the_camera_task_table_matches_the_release(version):
     src = _sources(version)
@@ -202,9 +212,12 @@ def test_the_camera_task_table_matches_the_release(version):
         if gym_id not in registered:
             lines.append(f"  camera task {gym_id}: not in this release")
             continue
-        module = next(m for m in (f"{p}.{task.config}" for p in TASK_CONFIG_PACKAGES) if src.module_file(m))
+        module = next(m for m in (f"{p}.{task.isaac_config}" for p in TASK_CONFIG_PACKAGES) if src.module_file(m))
         files, recorded = image_terms(src.tree(module))
-        assert (files, recorded) == (set(task.files), set(task.recorded)), module
+        assert (files, recorded) == (set(task.image_files), set(task.image_obs)), module
+        colours = semantic_mapping(src.tree(module))
+        if colours is not None:  # the twin draws segmentation in these colours
+            assert colours == dict(task.segmentation_colors), module
         lines.append(f"  camera task {gym_id}: files {sorted(files)} recorded {sorted(recorded)}")
     REPORT.setdefault(version, []).extend(lines)
 

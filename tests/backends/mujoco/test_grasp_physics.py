@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mimicforge.backends.mujoco.params import ControlParams, TwinParams
-from mimicforge.backends.mujoco.rotations import axis_angle_to_mat
+from mimicforge.geometry import axis_angle_to_mat
 
 
 def _pose(pos: np.ndarray, rot: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from mimicforge.backends.mujoco.render import SEGMENTATION_COLORS
+from mimicforge.tasks import STACK_SEGMENTATION_COLORS as SEGMENTATION_COLORS
 from mimicforge.errors import ConfigError
 
 EXPECTED = {"rgb": ((176, 320, 3), np.uint8), "depth": ((176, 320), np.float32),

@@ -8,7 +8,7 @@ import numpy as np
 
 from mimicforge.backends.mujoco import scene
 from mimicforge.backends.mujoco.params import ARM_JOINTS, FINGER_JOINTS, TwinParams
-from mimicforge.backends.mujoco.rotations import quat_to_mat
+from mimicforge.geometry import quat_to_mat
 
 ISAAC_BODIES = {f"panda_link{i}" for i in range(8)} | {"panda_hand", "panda_leftfinger", "panda_rightfinger"}
 

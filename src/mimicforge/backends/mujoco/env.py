@@ -27,7 +27,7 @@ from mimicforge.backends.mujoco.params import (
     FINGER_JOINTS,
     TwinParams,
 )
-from mimicforge.backends.mujoco.rotations import (
+from mimicforge.geometry import (
     axis_angle_to_mat,
     mat_to_axis_angle,
     quat_to_mat,
@@ -304,12 +304,13 @@ class FrankaStackTwin:
             raise ConfigError(f"unknown Visuomotor camera {sensor!r}; the twin has "
                               f"{', '.join(scene.VISUOMOTOR_SENSORS)}")
         if self._visuomotor_rig is None:
-            from mimicforge.backends.mujoco.render import VISUOMOTOR_SEGMENTATION_COLORS, CameraRig
+            from mimicforge.backends.mujoco.render import CameraRig
+            from mimicforge.tasks import COSMOS_SEGMENTATION_COLORS
 
             p = self.params.image_obs
             self._visuomotor_rig = CameraRig(
                 self._mujoco, self.model, self.params, cameras=tuple(scene.VISUOMOTOR_CAMERAS),
-                size=(p.height, p.width), colors=VISUOMOTOR_SEGMENTATION_COLORS, scene=self._camera_rig().scene)
+                size=(p.height, p.width), colors=COSMOS_SEGMENTATION_COLORS, scene=self._camera_rig().scene)
         return self._visuomotor_rig.render_frames(self.data, scene.VISUOMOTOR_SENSORS[sensor], modalities)
 
     def _camera_rig(self) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mimicforge.backends.mujoco.rotations import mat_to_axis_angle
+from mimicforge.geometry import mat_to_axis_angle
 from mimicforge.tasks import FRANKA_STACK
 
 CUBE_EDGE = FRANKA_STACK.object_size

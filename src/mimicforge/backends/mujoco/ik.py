@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mimicforge.backends.mujoco.params import ARM_JOINTS, ControlParams
-from mimicforge.backends.mujoco.rotations import quat_from_axis_angle, quat_mul, skew
+from mimicforge.geometry import quat_from_axis_angle, quat_mul, skew
 
 
 class DifferentialIK:

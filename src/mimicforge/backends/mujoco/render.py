@@ -6,7 +6,7 @@
 - rgb: (H, W, 3) uint8.
 - depth: (H, W) float32, metres along the optical axis (Isaac's ``distance_to_image_plane``); +inf
   where nothing is hit.
-- semantic_segmentation: (H, W, 4) uint8 RGBA in Isaac's colours (``SEGMENTATION_COLORS``). Isaac
+- semantic_segmentation: (H, W, 4) uint8 RGBA in Isaac's colours (the task registry's). Isaac
   tags the robot, table and cubes; its ground plane ends up unlabelled (spec §3.7), and so does ours.
 - normals: (H, W, 3) float32 unit vectors in the world frame, 0 where nothing is hit. MuJoCo has no
   normal pass, so they come from the depth image: back-projected points, crossed image gradients.
@@ -30,29 +30,9 @@ from mimicforge.backends.mujoco import deps
 from mimicforge.backends.mujoco.params import CUBES, TwinParams
 from mimicforge.backends.mujoco.scene import CAMERAS, TABLE_BODY
 from mimicforge.errors import ConfigError
+from mimicforge.tasks import STACK_SEGMENTATION_COLORS
 
 MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
-SEGMENTATION_COLORS: dict[str, tuple[int, int, int, int]] = {
-    "cube_1": (255, 36, 66, 255),
-    "cube_2": (255, 184, 48, 255),
-    "cube_3": (55, 255, 139, 255),
-    "table": (255, 237, 218, 255),
-    "ground": (100, 100, 100, 255),
-    "robot": (125, 125, 125, 255),
-    "UNLABELLED": (125, 125, 125, 255),
-    "BACKGROUND": (10, 10, 10, 255),
-}
-# The Visuomotor-Cosmos task's mapping (Isaac Lab ``stack_ik_rel_visuomotor_cosmos_env_cfg.py``).
-VISUOMOTOR_SEGMENTATION_COLORS: dict[str, tuple[int, int, int, int]] = {
-    "cube_1": (120, 230, 255, 255),
-    "cube_2": (255, 36, 66, 255),
-    "cube_3": (55, 255, 139, 255),
-    "table": (255, 237, 218, 255),
-    "ground": (100, 100, 100, 255),
-    "robot": (204, 110, 248, 255),
-    "UNLABELLED": (150, 150, 150, 255),
-    "BACKGROUND": (200, 200, 200, 255),
-}
 # The spec found Isaac's ground tag set on an attribute its config class does not have.
 GROUND_LABELLED = False
 
@@ -100,7 +80,7 @@ class CameraRig:
         self._option.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._option.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
         self._option.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = False
-        palette = SEGMENTATION_COLORS if colors is None else colors
+        palette = STACK_SEGMENTATION_COLORS if colors is None else colors
         labels = np.array([palette[label] for label in geom_labels(model)], dtype=np.uint8)
         self._colors = np.concatenate([labels, np.array([palette["BACKGROUND"]], dtype=np.uint8)])
         self._camera_ids = {name: model.camera(name).id for name in cameras}

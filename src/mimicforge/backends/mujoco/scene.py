@@ -22,7 +22,7 @@ import numpy as np
 
 from mimicforge.backends.mujoco import deps
 from mimicforge.backends.mujoco.params import ARM_JOINTS, CUBES, FINGER_JOINTS, TwinParams
-from mimicforge.backends.mujoco.rotations import quat_mul
+from mimicforge.geometry import quat_mul
 from mimicforge.errors import BackendUnavailable
 
 # contype / conaffinity bits

@@ -1,4 +1,5 @@
-"""The twin's rotation helpers against MuJoCo's own quaternion routines and Isaac Lab's conventions."""
+"""The scalar rotation helpers of ``geometry`` (the twin's) against MuJoCo's quaternion routines and Isaac Lab's
+conventions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from mimicforge.backends.mujoco import rotations as r
+from mimicforge import geometry as r
 
 
 @pytest.fixture
