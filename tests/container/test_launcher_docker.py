@@ -19,8 +19,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from tests.docker.test_container import _state
-from tests.docker.tools import REPO
+from tests.docker.tools import REPO, engine_state, make_project
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 IMAGE = "mimicforge-cpu:ci-sdk"
@@ -33,7 +32,7 @@ def mf(*args: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def engine_env() -> dict[str, str]:
-    state = _state()
+    state = engine_state()
     env = {k: v for k, v in os.environ.items() if k != "MIMICFORGE_DEBUG"}
     env |= {"DOCKER_HOST": state["docker_host"], "MIMICFORGE_CPU_IMAGE": IMAGE,
             "MIMICFORGE_BASE_IMAGE": state["base_image"], "MIMICFORGE_UID": str(os.getuid()),
@@ -60,10 +59,7 @@ def image(engine_env: dict[str, str]) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path, real_dataset: Path) -> Path:
-    for sub in ("datasets", "output", "notebook"):
-        (tmp_path / sub).mkdir()
-    shutil.copy(real_dataset, tmp_path / "datasets" / "annotated_dataset.hdf5")
-    return tmp_path
+    return make_project(tmp_path, real_dataset)
 
 
 def doctor(project: Path, env: dict[str, str], service: str = "mimicforge") -> tuple[int, dict[str, dict], str]:

