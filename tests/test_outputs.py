@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,34 @@ def test_each_committed_demo_carries_its_metrics_record(tmp_path):
         line = lines[attempt]
         assert {k: v for k, v in rec.items() if k != "demo"} == {k: v for k, v in line.items() if k != "demo"}
     assert recorded_metrics(paths.dataset, {(1, 5): "demo_7"}) == {}
+
+
+def test_a_resume_writes_the_metrics_line_a_kill_lost(tmp_path):
+    # The state a SIGKILL between a demo's commit and its metrics line leaves (demo on disk, no line): the
+    # next run on these outputs (single process or a restarted worker's shard) writes the line from the demo.
+    from mimicforge.outputs import RunOutputs
+    from tests.datasets.episodes import make_episode
+
+    paths = OutputPaths.beside(tmp_path / "gen.hdf5")
+
+    def open_outputs(mode: str) -> RunOutputs:
+        return RunOutputs(paths, env_name="Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0", mode=mode, keep_failed=True,
+                          config_text="")
+
+    outputs = open_outputs("overwrite")
+    try:
+        for attempt, success in enumerate((True, False, True)):
+            rec = MetricsRecord(attempt=attempt, success=success, steps=20 + attempt, seconds=0.0,
+                                source_demos=["demo_1"], failed_subtask=None if success else 2)
+            outputs.commit_attempt(make_episode(20 + attempt, seed=attempt), rec)
+    finally:
+        outputs.close()
+    complete = paths.metrics.read_text().splitlines()
+    assert len(complete) == 3
+    paths.metrics.write_text(complete[0] + "\n" + complete[2][: len(complete[2]) // 2])  # 1 lost, 2 cut mid-line
+    open_outputs("append").close()
+    after = {r["attempt"]: r for r in read_metrics(paths.metrics)}
+    before = {r["attempt"]: r for r in map(json.loads, complete)}
+    assert after == before  # every attempt once, each as first written, demo names included
+    open_outputs("append").close()
+    assert len(list(read_metrics(paths.metrics))) == 3  # nothing written twice

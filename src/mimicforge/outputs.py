@@ -164,12 +164,25 @@ class RunOutputs:
                 self._resources.callback(self.failed_writer.close)
             self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
             self._resources.callback(self.metrics.close)
+            if mode == "append":
+                self._recover_metrics(paths)
             write_text_atomic(paths.config, config_text)  # the latest settings: what a resume starts from
             if images is not None:
                 images.prepare(mode, self.writer.next_index)
         except BaseException:
             self.close()
             raise
+
+    def _recover_metrics(self, paths: OutputPaths) -> None:
+        """Write the metrics line of every demo that has none, from the demo's own copy of its record: a
+        process killed between committing a demo and writing its line (``commit_attempt``) loses nothing."""
+        logged = {(int(r.get("worker", 0)), r["attempt"]) for r in read_metrics(paths.metrics)
+                  if isinstance(r.get("attempt"), int)}
+        for path in (paths.dataset, paths.failed):
+            names = {key: name for key, name in demo_keys(path).items() if key not in logged}
+            recovered = recorded_metrics(path, names)
+            for key in sorted(recovered, key=lambda k: (k[1], k[0])):
+                self.metrics.write({**recovered[key], "demo": names[key]})
 
     def commit_attempt(self, episode: Mapping[str, Any], record: MetricsRecord, *,
                        stage_images: Callable[[int], None] | None = None, started: float | None = None) -> str | None:
