@@ -235,8 +235,10 @@ class DatasetWriter:
                 )
 
     # ----------------------------------------------------------------------------------------- writing
-    def _commit(self, change: Callable[[h5py.File], None]) -> None:
-        """Apply ``change`` to the shadow, swap it in as the committed file, then mirror the change."""
+    def _commit(self, change: Callable[[h5py.File], None],
+                mirror: Callable[[h5py.File, h5py.File], None] | None = None) -> None:
+        """Apply ``change`` to the shadow, swap it in as the committed file, then mirror the change onto the new
+        shadow: ``mirror(shadow, committed)`` where given (copying from the committed file), else ``change``."""
         shadow = self._shadow
         assert shadow is not None
         try:
@@ -258,7 +260,11 @@ class DatasetWriter:
         # The committed file now has the change; bring the new shadow (the former committed file) level.
         try:
             self._shadow = h5py.File(self._shadow_path, "r+", locking=False)
-            change(self._shadow)
+            if mirror is None:
+                change(self._shadow)
+            else:
+                with h5py.File(self.path, "r", locking=False) as committed:
+                    mirror(self._shadow, committed)
             self._shadow.flush()
         except BaseException:
             self._rebuild_shadow()
@@ -313,7 +319,13 @@ class DatasetWriter:
                 grp.attrs[k] = v
             f[layout.DATA].attrs[layout.ATTR_TOTAL] = np.int64(total)
 
-        self._commit(add)
+        def copy(shadow: h5py.File, committed: h5py.File) -> None:
+            # HDF5's object copy moves the compressed chunks and attributes as they are: writing every dataset
+            # again (``add``) would compress it a second time, about half of a demo's commit.
+            committed.copy(committed[layout.DATA][name], shadow[layout.DATA], name=name)
+            shadow[layout.DATA].attrs[layout.ATTR_TOTAL] = np.int64(total)
+
+        self._commit(add, copy)
         self.next_index += 1
         self.num_demos += 1
         self.total = total
