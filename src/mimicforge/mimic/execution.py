@@ -35,7 +35,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mimicforge.geometry import axis_angle_to_matrix, matrix_to_axis_angle, pose_inv, rotation_angle
+from mimicforge.geometry import (
+    axis_angle_to_mat,
+    mat_to_axis_angle,
+    pose_inv,
+    rotation_angle,
+)
 from mimicforge.mimic.poses import interpolate_poses
 from mimicforge.mimic.trajectory import Waypoints, join
 from mimicforge.tasks import SubtaskSpec
@@ -174,13 +179,14 @@ def lead_target(eef: np.ndarray, target: np.ndarray, refine: Refinements) -> np.
     norm = float(np.linalg.norm(delta))
     if norm > refine.lead_max_position:
         delta *= refine.lead_max_position / norm
-    turn = matrix_to_axis_angle(target[:3, :3] @ eef[:3, :3].T) * refine.lead_gain
+    # One rotation per step: the scalar paths (same rules as the batched ones, a tenth of their cost).
+    turn = mat_to_axis_angle(target[:3, :3] @ eef[:3, :3].T) * refine.lead_gain
     angle = float(np.linalg.norm(turn))
     if angle > refine.lead_max_rotation:
         turn *= refine.lead_max_rotation / angle
     out = np.eye(4)
     out[:3, 3] = eef[:3, 3] + delta
-    out[:3, :3] = axis_angle_to_matrix(turn) @ eef[:3, :3]
+    out[:3, :3] = axis_angle_to_mat(turn) @ eef[:3, :3]
     return out
 
 
