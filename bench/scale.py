@@ -9,7 +9,10 @@ worker, the command is the worker). ``efficiency`` =
 rate(2 workers) / (2 x rate(1 worker)); ``successes_per_cpu_min`` divides by the CPU time the command and its
 workers used (on a loaded machine: what free cores would give). The load average is printed beside them.
 
-    python bench/scale.py [--successes 120] [--input PATH]
+    python bench/scale.py [--successes 120] [--input PATH] [--isaac-parity]
+
+``--isaac-parity`` measures Isaac Lab Mimic's own execution, whose demos are the same on every version
+since it was introduced: the way to compare the scaling of two versions of the code on equal work.
 """
 
 from __future__ import annotations
@@ -72,10 +75,11 @@ def first_success(metrics: Path) -> bool:
         return False
 
 
-def rate(src: Path, workers: int, successes: int, workdir: Path) -> dict:
+def rate(src: Path, workers: int, successes: int, workdir: Path, parity: bool = False) -> dict:
     out = workdir / f"w{workers}.hdf5"
     cmd = [sys.executable, "-m", "mimicforge", "generate", "--input", str(src), "--output", str(out),
-           "--num-trials", str(successes), "--workers", str(workers), "--seed", "1", "--json"]
+           "--num-trials", str(successes), "--workers", str(workers), "--seed", "1", "--json",
+           *(["--isaac-parity"] if parity else [])]
     env = {**os.environ, "KEEP_FAILED": "0"}
     t0 = time.perf_counter()
     cpu0 = _children_cpu()
@@ -113,14 +117,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--input", type=Path, default=REAL)
     ap.add_argument("--successes", type=int, default=120)
+    ap.add_argument("--isaac-parity", action="store_true", help="Isaac Lab Mimic's execution")
     args = ap.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        one = rate(args.input, 1, args.successes, Path(tmp))
-        two = rate(args.input, 2, args.successes, Path(tmp))
+        one = rate(args.input, 1, args.successes, Path(tmp), args.isaac_parity)
+        two = rate(args.input, 2, args.successes, Path(tmp), args.isaac_parity)
     print(json.dumps({
         "benchmark": "scale",
         "cpus": os.cpu_count(),
+        "execution": "isaac_parity" if args.isaac_parity else "default",
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "one_worker": one,
         "two_workers": two,
