@@ -3,9 +3,10 @@
 ``REGISTRY`` maps each gym id to a ``TaskEntry``: the ``TaskSpec`` (subtasks, object references, offsets,
 thresholds, signal definitions, cameras, object size, action layout), the name of the twin's env factory
 when the MuJoCo twin models the task, and the variant's image terms (which camera streams its Isaac Lab
-config saves as files or records in the HDF5, and its semantic colours). One place, not code paths: the twin computes its subtask signals and
-success check from these numbers, the generator segments and transforms source demos with them, and
-``check_env`` takes the action layout from here. Values for the Franka cube stack are Isaac Lab 2.3's
+config saves as files or records in the HDF5, and its semantic colours). One place, not code paths: the
+twin computes its subtask signals and success check from these numbers, the generator segments and
+transforms source demos with them, ``check_env`` takes the action layout from here, and the Isaac Lab
+driver decides cameras from the image terms. Values for the Franka cube stack are Isaac Lab 2.3's
 (``FrankaCubeStackIKRelMimicEnvCfg`` and the stack task's ``mdp`` terms).
 """
 
