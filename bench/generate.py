@@ -5,6 +5,9 @@ kept, outputs in a temporary folder) and then, in the same process, replays ever
 actions from its initial state through ``MimicEnv.step``: the same physics, step for step, with nothing
 else. ``overhead_ratio`` = generation wall time / that raw stepping time: what MimicGen, recording,
 crash-safe writing and (with cameras) rendering add on top of the simulation itself.
+``overhead_ratio_in_run`` divides the same wall time by the time the run itself spent inside
+``MimicEnv.step``: one run's own figures, so a machine whose speed drifts between the generation and the
+replay (a shared host) does not move it.
 
     python bench/generate.py [--successes 100] [--camera-successes 5] [--input PATH]
 """
@@ -64,6 +67,21 @@ def case(name: str, src: Path, successes: int, cameras: str | None, workdir: Pat
         env.update({"CAMERAS": cameras, "MODALITIES": "rgb", "OUTPUT_DIR": str(workdir / f"{name}_images")})
     cfg = load_config(env=env)
     first: list[float] = []
+    in_step = [0.0]
+
+    def timed_factory(task, cfg):  # the twin, its step timed from inside the run
+        twin = make_env_factory("mujoco")(task, cfg)
+        step = twin.step
+
+        def timed(action):
+            t = time.perf_counter()
+            try:
+                return step(action)
+            finally:
+                in_step[0] += time.perf_counter() - t
+
+        twin.step = timed
+        return twin
 
     def note(record, summary) -> None:  # called after the attempt is on disk
         if record.success and not first:
@@ -71,7 +89,7 @@ def case(name: str, src: Path, successes: int, cameras: str | None, workdir: Pat
 
     t0 = time.perf_counter()
     c0 = time.process_time()
-    summary = run_generation(cfg, on_attempt=note)
+    summary = run_generation(cfg, env_factory=timed_factory, on_attempt=note)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
     records = list(read_metrics(workdir / f"{name}.metrics.jsonl"))
@@ -94,6 +112,8 @@ def case(name: str, src: Path, successes: int, cameras: str | None, workdir: Pat
         "env_steps": steps,
         "raw_step_s": round(raw, 2),
         "overhead_ratio": round(wall / raw, 3),
+        "step_s_in_run": round(in_step[0], 2),
+        "overhead_ratio_in_run": round(wall / in_step[0], 3),
         "x_real_time": round(sim_seconds / wall, 1),
     }
 

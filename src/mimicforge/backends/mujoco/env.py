@@ -228,11 +228,15 @@ class FrankaStackTwin:
     def get_state(self) -> Tree:
         d = self.data
         objects = {}
+        rot = np.empty(9)
         for name in CUBES:
             a, b = self._cube_q[name], self._cube_v[name]
-            rot = quat_to_mat(d.qpos[a + 3:a + 7])
-            objects[name] = {"root_pose": d.qpos[a:a + 7].copy(),
-                             "root_velocity": np.concatenate([d.qvel[b:b + 3], rot @ d.qvel[b + 3:b + 6]])}
+            # recorded every step: MuJoCo's own conversion (the integrator keeps free-joint quaternions unit)
+            self._mujoco.mju_quat2Mat(rot, d.qpos[a + 3:a + 7])
+            velocity = np.empty(6)
+            velocity[:3] = d.qvel[b:b + 3]
+            velocity[3:] = rot.reshape(3, 3) @ d.qvel[b + 3:b + 6]
+            objects[name] = {"root_pose": d.qpos[a:a + 7].copy(), "root_velocity": velocity}
         return {
             "articulation": {"robot": {"root_pose": ROBOT_ROOT_POSE.copy(), "root_velocity": np.zeros(6),
                                        "joint_position": d.qpos[self._robot_q].copy(),
@@ -267,16 +271,18 @@ class FrankaStackTwin:
     ) -> np.ndarray:
         """Isaac's ``target_eef_pose_to_action``: [target - current, axis-angle(R* R^T)] (+ noise, clamped), gripper."""
         target = np.asarray(target_eef_pose[EEF], dtype=np.float64)
-        pose_action = np.empty(6)
+        action = np.empty(7)  # called every step: written in place (np.clip's wrapper alone costs microseconds)
+        pose_action = action[:6]
         pose_action[:3] = target[:3, 3] - self._eef_pos
         pose_action[3:] = mat_to_axis_angle(target[:3, :3] @ self._eef_pose[:3, :3].T)
         if action_noise is not None:
             if rng is None:
                 raise ValueError("action noise needs the numpy Generator to draw it from (rng=...)")
             pose_action += float(action_noise[EEF]) * rng.standard_normal(6)
-            np.clip(pose_action, -1.0, 1.0, out=pose_action)
-        grip = np.asarray(gripper_action[EEF], dtype=np.float64).reshape(-1)
-        return np.concatenate([pose_action, grip[:1]])
+            np.minimum(pose_action, 1.0, out=pose_action)
+            np.maximum(pose_action, -1.0, out=pose_action)
+        action[6] = np.asarray(gripper_action[EEF], dtype=np.float64).reshape(-1)[0]
+        return action
 
     def action_to_target_eef_pose(self, action: np.ndarray) -> dict[str, np.ndarray]:
         """The target pose a raw action encodes from the current eef pose (no scaling, as Isaac)."""
