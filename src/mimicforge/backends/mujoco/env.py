@@ -228,11 +228,13 @@ class FrankaStackTwin:
     def get_state(self) -> Tree:
         d = self.data
         objects = {}
-        rot = np.empty(9)
+        mj, rot, quat = self._mujoco, np.empty(9), np.empty(4)
         for name in CUBES:
             a, b = self._cube_q[name], self._cube_v[name]
-            # recorded every step: MuJoCo's own conversion (the integrator keeps free-joint quaternions unit)
-            self._mujoco.mju_quat2Mat(rot, d.qpos[a + 3:a + 7])
+            # recorded every step: MuJoCo's own routines (a restored float32 state's quaternion is not quite unit)
+            quat[:] = d.qpos[a + 3:a + 7]
+            mj.mju_normalize4(quat)
+            mj.mju_quat2Mat(rot, quat)
             velocity = np.empty(6)
             velocity[:3] = d.qvel[b:b + 3]
             velocity[3:] = rot.reshape(3, 3) @ d.qvel[b + 3:b + 6]
