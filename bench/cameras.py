@@ -72,6 +72,8 @@ def stage_split(dataset: Path, cfg_env: dict[str, str]) -> dict[str, float]:
     env = make_env_factory("mujoco")(FRANKA_STACK, cfg)
     cams, mods = CAMERAS.split(","), MODALITIES.split(",")
     split = {"rendering": 0.0, "encoding": 0.0, "writing": 0.0}  # CPU seconds (all threads), robust to load
+    # The hasattr fallbacks below let this bench measure the previous renderer too (PYTHONPATH=<its src>),
+    # which had neither images.draw nor media.png_bytes: its "before" figures in BENCHMARKS.md.
     frames = 0
     with tempfile.TemporaryDirectory() as tmp, DatasetReader(dataset) as r:
         try:

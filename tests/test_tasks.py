@@ -59,12 +59,12 @@ def test_check_env_takes_the_action_layout_from_the_task():
 def test_image_terms_live_in_the_registry():
     from mimicforge.backends.isaaclab import cameras
 
-    blueprint = task_entry("Isaac-Stack-Cube-Franka-IK-Rel-Blueprint-Mimic-v0")
+    blueprint_id = "Isaac-Stack-Cube-Franka-IK-Rel-Blueprint-Mimic-v0"
+    blueprint = task_entry(blueprint_id)
     assert blueprint.cameras == FRANKA_STACK.cameras and not blueprint.image_obs
     assert set(cameras.CAMERA_TASKS) == {name for name, e in REGISTRY.items() if e.image_files or e.image_obs}
     assert not task_entry(FRANKA_STACK.env_name).has_cameras
-    assert cameras.check_cameras(blueprint_id := "Isaac-Stack-Cube-Franka-IK-Rel-Blueprint-Mimic-v0",
-                                 ["table_high_cam"], ["normals"]) == [("table_high_cam", "normals")]
+    assert cameras.check_cameras(blueprint_id, ["table_high_cam"], ["normals"]) == [("table_high_cam", "normals")]
     with pytest.raises(ConfigError, match="does not save table_cam:rgb; it offers table_cam:normals"):
         cameras.check_cameras(blueprint_id, ["table_cam"], ["rgb"])
     cosmos = task_entry("Isaac-Stack-Cube-Franka-IK-Rel-Visuomotor-Cosmos-Mimic-v0")

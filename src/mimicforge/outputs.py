@@ -176,8 +176,7 @@ class RunOutputs:
     def _recover_metrics(self, paths: OutputPaths) -> None:
         """Write the metrics line of every demo that has none, from the demo's own copy of its record: a
         process killed between committing a demo and writing its line (``commit_attempt``) loses nothing."""
-        logged = {(int(r.get("worker", 0)), r["attempt"]) for r in read_metrics(paths.metrics)
-                  if isinstance(r.get("attempt"), int)}
+        logged = metrics_by_attempt(paths.metrics)
         for path in (paths.dataset, paths.failed):
             names = {key: name for key, name in demo_keys(path).items() if key not in logged}
             recovered = recorded_metrics(path, names)
@@ -317,6 +316,11 @@ class Resumed:
 
     def next_for(self, worker: int) -> int:
         return self.next_attempt.get(worker, 0)
+
+
+def metrics_by_attempt(path: str | os.PathLike[str]) -> dict[tuple[int, int], dict[str, Any]]:
+    """The records of a metrics file by (worker, attempt); a later line for the same attempt wins."""
+    return {(int(r.get("worker", 0)), r["attempt"]): r for r in read_metrics(path) if isinstance(r.get("attempt"), int)}
 
 
 def recorded_metrics(path: Path, names: Mapping[tuple[int, int], str]) -> dict[tuple[int, int], dict[str, Any]]:

@@ -27,7 +27,7 @@ from mimicforge.config import RunConfig, to_toml
 from mimicforge.datasets import DatasetReader, DatasetWriter, layout, merge_datasets
 from mimicforge.datasets.writer import companion
 from mimicforge.mimic.generator import TrialAborted
-from mimicforge.outputs import MetricsRecord, OutputPaths, output_mode, read_metrics, recorded_metrics
+from mimicforge.outputs import MetricsRecord, OutputPaths, metrics_by_attempt, output_mode, recorded_metrics
 from mimicforge.run.session import Resumed, Session, demo_keys, scan_existing, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -139,9 +139,7 @@ def _rebuild_metrics(lay: ShardLayout, workers: list[int], final_names: dict[tup
     """One record per attempt across OUT's own metrics and every shard's, demo names made final."""
     records: dict[tuple[int, int], dict] = {}
     for path in [lay.out.metrics] + [lay.worker_paths(w).metrics for w in workers]:
-        for rec in read_metrics(path):
-            if isinstance(rec.get("attempt"), int):
-                records[(int(rec.get("worker", 0)), rec["attempt"])] = rec
+        records.update(metrics_by_attempt(path))
     # A worker killed between committing a demo and writing its metrics line: the demo's own copy.
     for path, names in ((lay.out.dataset, final_names), (lay.out.failed, failed_names)):
         missing = {key: name for key, name in names.items() if key not in records}
