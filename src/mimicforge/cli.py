@@ -110,7 +110,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         progress.close(summary)
     if args.json:
         _print_json(summary.to_dict())
-    return 0
+    return 0 if summary.reached else 1  # a run that ended short of its goal is a failed generation
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -272,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cameras", help="cameras side by side (default table_cam,table_high_cam)")
     p.add_argument("--width", help="frame width per camera when rendering (default 320)")
     p.add_argument("--height", help="frame height when rendering (default 176)")
-    p.add_argument("--output-dir", help="where the run wrote image folders (default output)")
+    p.add_argument("--output-dir", help="OUTPUT_DIR of the run: its frames are in it under the dataset's stem "
+                   "(default output)")
     p.add_argument("--fps", type=float, default=20.0, help="frames per second (default 20, the env's rate)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 

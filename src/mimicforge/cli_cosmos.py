@@ -116,13 +116,13 @@ def add_cosmos_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> 
     def frames_source(p: argparse.ArgumentParser) -> None:
         p.add_argument("dataset", help="the generated dataset (image observations in obs/ are used when present)")
         p.add_argument("--output-dir", default="output", metavar="IMAGES",
-                       help="where the run wrote its image folders (default output)")
+                       help="OUTPUT_DIR of the run: its frames are in IMAGES/<dataset stem>/ (default output)")
         p.add_argument("--demos", help="demo numbers or names, comma-separated (default: all)")
         p.add_argument("--cameras", help="comma-separated cameras (default: every camera with segmentation)")
 
     p = add("shade", cmd_shade, "Write shaded-segmentation frames (PNG) and, with --video, mp4s.")
     frames_source(p)
-    p.add_argument("--out", help="root for <cam>_shaded_segmentation/demo_<k>/ (default: --output-dir)")
+    p.add_argument("--out", help="root for <cam>_shaded_segmentation/demo_<k>/ (default: the dataset's image folder)")
     p.add_argument("--video", action="store_true", help="also write <cam>_shaded_segmentation/demo_<k>.mp4")
     p.add_argument("--fps", type=float, default=24.0, help="video frame rate (default 24, the blueprint's)")
     p.add_argument("--overwrite", action="store_true", help="replace existing shaded folders")

@@ -33,6 +33,7 @@ class Summary:
     kept_source_steps: int = 0
     kept_idle: float = 0.0
     kept_measured: int = 0
+    discarded: int = 0  # successes of this run finished after the goal was reached: not kept, not counted
 
     @property
     def success_rate(self) -> float:
@@ -131,11 +132,14 @@ class GoalTracker:
         if error is not None:
             raise error
 
-    def finish(self, successes: int | None = None) -> Summary:
-        """The final summary; ``successes``: the count in the output file after a merge, if known."""
+    def finish(self, successes: int | None = None, *, discarded: int = 0) -> Summary:
+        """The final summary; ``successes``: the count in the output file after a merge, if known (this run's
+        kept successes follow from it); ``discarded``: successes beyond the goal that the merge left out."""
         s = self.summary
         if successes is not None:
+            s.new_successes += successes - s.successes
             s.successes = successes
+        s.discarded = discarded
         s.seconds = self.clock() - self._t0
         s.reached = self.goal_reached()
         return s

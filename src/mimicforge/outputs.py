@@ -7,14 +7,16 @@ For OUT = ``x/name.hdf5``:
 - ``x/name.config.toml``     the resolved settings of the run
 - ``x/name.metrics.jsonl``   one JSON object per attempt (``MetricsRecord``)
 
-Images: ``<output_dir>/<camera>_<modality>/demo_<k>/step_<t>.png`` for successful demos, ``k`` being the
-demo's number in ``name.hdf5`` and ``t`` the zero-padded step (``step_0000.png``).
+Images: ``<output_dir>/name/<camera>_<modality>/demo_<k>/step_<t>.png`` for successful demos, ``k`` being the
+demo's number in ``name.hdf5`` and ``t`` the zero-padded step (``step_0000.png``). The folder ``<output_dir>/name``
+(``dataset_images``) belongs to the dataset: runs with different outputs never touch each other's frames.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -29,7 +31,7 @@ import h5py
 import numpy as np
 
 from mimicforge.datasets import layout  # constants only
-from mimicforge.errors import ConfigError, OutputExistsError
+from mimicforge.errors import ConfigError, DatasetFormatError, OutputExistsError
 from mimicforge.goal import Summary  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -63,12 +65,50 @@ class OutputPaths:
 STEP_DIGITS = 4
 
 
+def dataset_images(output_dir: str | os.PathLike[str], dataset: str | os.PathLike[str]) -> Path:
+    """The image folder of the dataset ``x/name.hdf5``: ``<output_dir>/name``."""
+    return Path(output_dir) / Path(dataset).stem
+
+
 def image_dir(output_dir: str | os.PathLike[str], camera: str, modality: str, demo_index: int) -> Path:
     return Path(output_dir) / f"{camera}_{modality}" / f"demo_{demo_index}"
 
 
 def image_path(output_dir: str | os.PathLike[str], camera: str, modality: str, demo_index: int, step: int) -> Path:
     return image_dir(output_dir, camera, modality, demo_index) / f"step_{step:0{STEP_DIGITS}d}.png"
+
+
+_old_layout_hinted: set[Path] = set()
+
+
+def demo_frames_dir(output_dir: str | os.PathLike[str], dataset: str | os.PathLike[str], camera: str,
+                    modality: str, demo_index: int) -> Path:
+    """The folder of demo ``k``'s frames of ``dataset``: under its own image folder; else, for runs made before
+    image folders were namespaced, the old shared ``<output_dir>/<camera>_<modality>/demo_<k>``, with one log line
+    on how to move it. Readers check the folder's frame count against the demo (``check_frame_count``)."""
+    own = image_dir(dataset_images(output_dir, dataset), camera, modality, demo_index)
+    old = image_dir(output_dir, camera, modality, demo_index)
+    if own.is_dir() or not old.is_dir():
+        return own
+    if old.parent not in _old_layout_hinted:
+        _old_layout_hinted.add(old.parent)
+        logging.getLogger(__name__).warning(
+            "%s is in the old image layout shared by every run; if it holds %s's frames, move it: mkdir -p %s && "
+            "mv %s %s/", old.parent, Path(dataset).name, dataset_images(output_dir, dataset), old.parent,
+            dataset_images(output_dir, dataset))
+    return old
+
+
+def check_frame_count(folder: Path, frames: int, dataset: str | os.PathLike[str], demo_index: int) -> None:
+    """Refuse frames that cannot be the demo's: a demo of T steps has T frames (Isaac Lab) or T + 1 (the twin's,
+    the last after the final action); any other count is another run's folder."""
+    with h5py.File(dataset, "r", locking=False) as f:
+        group = f.get(f"{layout.DATA}/{layout.demo_name(demo_index)}")
+        steps = int(group.attrs.get(layout.ATTR_NUM_SAMPLES, 0)) if group is not None else None
+    if steps is not None and frames not in (steps, steps + 1):
+        raise DatasetFormatError(
+            f"{folder} holds {frames} frames but {layout.demo_name(demo_index)} of {dataset} has {steps} steps: "
+            "these are another run's frames; point --output-dir (OUTPUT_DIR) at this dataset's run, or regenerate")
 
 
 _PARTIAL = re.compile(r"^\.demo_(\d+)\.partial$")
@@ -98,6 +138,8 @@ class ImageFolders:
         """Reconcile the folders with the dataset before the first attempt: ``create`` refuses folders that
         already hold demos (another run's), ``overwrite`` deletes them, ``append`` (resume) finishes renames
         cut short by a crash and drops folders of demos the dataset does not hold."""
+        if mode == "create":
+            self.check_unused()
         for cam, mod in self.streams:
             d = self.stream_dir(cam, mod)
             d.mkdir(parents=True, exist_ok=True)
@@ -114,11 +156,16 @@ class ImageFolders:
                     k = int(final.group(1))
                     if mode == "overwrite" or (mode == "append" and k >= next_index):
                         shutil.rmtree(entry)
-                    elif mode == "create":
-                        raise OutputExistsError(
-                            f"{d} already holds demo folders from another run; pass --overwrite (ON_EXISTING="
-                            "overwrite) to clear them, or choose another --output-dir (OUTPUT_DIR)"
-                        )
+
+    def check_unused(self) -> None:
+        """Refuse demo folders where a new dataset's frames go (a former run of this output whose dataset is gone)."""
+        for cam, mod in self.streams:
+            d = self.stream_dir(cam, mod)
+            if d.is_dir() and any(_FINAL.match(e.name) for e in d.iterdir()):
+                raise OutputExistsError(
+                    f"{d} already holds demo folders of an earlier run of this output; pass --overwrite (ON_EXISTING="
+                    f"overwrite) to clear them with the run, or move {self.output_dir} away"
+                )
 
     def fresh_partials(self, demo_index: int) -> None:
         for cam, mod in self.streams:
@@ -153,6 +200,8 @@ class RunOutputs:
         self._resources = contextlib.ExitStack()  # closes in reverse order, also after a failed open
         attrs = {layout.ATTR_CONFIG: config_text}
         try:
+            if images is not None and mode == "create":
+                images.check_unused()  # before anything is created: a refused run leaves nothing behind
             paths.dataset.parent.mkdir(parents=True, exist_ok=True)
             self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,  # type: ignore[arg-type]
                                         data_attrs=attrs, format_version=format_version)
@@ -171,6 +220,9 @@ class RunOutputs:
                 images.prepare(mode, self.writer.next_index)
         except BaseException:
             self.close()
+            if mode == "create":  # nothing was there before this call (output_mode): leave nothing behind
+                for p in paths.all():
+                    p.unlink(missing_ok=True)
             raise
 
     def _recover_metrics(self, paths: OutputPaths) -> None:
@@ -316,6 +368,11 @@ class Resumed:
 
     def next_for(self, worker: int) -> int:
         return self.next_attempt.get(worker, 0)
+
+    @property
+    def attempts(self) -> int:
+        """Attempts on record over every worker that ever wrote this output (whatever the worker count now)."""
+        return sum(self.next_attempt.values())
 
 
 def metrics_by_attempt(path: str | os.PathLike[str]) -> dict[tuple[int, int], dict[str, Any]]:

@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress.close(summary)
         if args.json:
             _print_json(summary.to_dict())
-        return 0
+        return 0 if summary.reached else 1
 
     try:
         status = run_guarded(run, prog=PROG)

@@ -108,7 +108,7 @@ def test_append_refuses_other_env_and_foreign_files(tmp_path):
 def test_second_writer_on_same_file_is_refused(tmp_path):
     out = tmp_path / "gen.hdf5"
     with DatasetWriter(out, env_name=ENV):
-        with pytest.raises(OutputExistsError, match="another process"):
+        with pytest.raises(OutputExistsError, match="being written by another writer in this process"):
             DatasetWriter(out, env_name=ENV, mode="append")
 
 

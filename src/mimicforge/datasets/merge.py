@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mimicforge.datasets import layout, quaternions
+from mimicforge.datasets import layout, lock, quaternions
 from mimicforge.datasets.reader import DatasetReader
 from mimicforge.datasets.writer import fsync_dir, companion
 from mimicforge.errors import DatasetFormatError, OutputExistsError
@@ -58,7 +58,12 @@ def merge_datasets(
         raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise DatasetFormatError(f"{out.parent}: output directory does not exist; create it first")
+    with lock.held(out):  # one writer per output: a run still writing OUT is refused in one line
+        return _merge(out, inputs, skip_empty, data_attrs, select, check_lengths)
 
+
+def _merge(out: Path, inputs: Sequence[str | os.PathLike[str]], skip_empty: bool, data_attrs: dict[str, object] | None,
+           select: Sequence[tuple[int, str]] | None, check_lengths: bool) -> MergeResult:
     readers: list[DatasetReader] = []
     by_input: dict[int, DatasetReader] = {}
     try:

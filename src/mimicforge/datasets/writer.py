@@ -17,20 +17,18 @@ Each demo is written twice; that costs milliseconds, far less than copying the f
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import h5py
 import numpy as np
 
-from mimicforge.datasets import layout, quaternions
+from mimicforge.datasets import layout, lock, quaternions
 from mimicforge.datasets.h5 import check_readable_file
 from mimicforge.errors import DatasetFormatError, OutputExistsError
 
@@ -93,6 +91,46 @@ def _write_tree(group: h5py.Group, tree: Mapping[str, Any], compression: str | N
             group.create_dataset(key, data=value, compression=compression)
 
 
+def _env_args(data: h5py.Group, path: Path) -> dict[str, Any]:
+    raw = data.attrs.get(layout.ATTR_ENV_ARGS, "{}")
+    try:
+        args = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except json.JSONDecodeError:
+        args = None
+    if not isinstance(args, dict):
+        raise DatasetFormatError(f"{path}: data attribute env_args is not a JSON object; use --overwrite")
+    return args
+
+
+def check_appendable(path: Path, *, env_name: str, format_version: int) -> None:
+    """Refuse, in one line, a file that a run of ``env_name`` in dataset format ``format_version`` cannot append to."""
+    check_readable_file(path)
+    try:
+        f = h5py.File(path, "r", locking=False)
+    except OSError as exc:
+        raise DatasetFormatError(
+            f"{path} exists but cannot be opened as HDF5 ({str(exc).splitlines()[0]}); "
+            "move it away or pass --overwrite"
+        ) from None
+    with f:
+        data = f.get(layout.DATA)
+        if not isinstance(data, h5py.Group):
+            raise DatasetFormatError(
+                f"{path} exists but has no 'data' group; move it away or pass --overwrite"
+            )
+        found_format = quaternions.read_format_version(f.attrs, path)
+        if found_format != format_version:
+            raise DatasetFormatError(
+                f"{path} is dataset format {quaternions.describe(found_format)}, this run writes format "
+                f"{quaternions.describe(format_version)}; choose another output or pass --overwrite")
+        found = str(_env_args(data, path).get("env_name", ""))
+        if found and found != env_name:
+            raise DatasetFormatError(
+                f"{path} holds demos of {found!r}, this run writes {env_name!r}; "
+                "choose another output or pass --overwrite"
+            )
+
+
 class DatasetWriter:
     """Append demos to ``path`` crash-safely. Use as a context manager.
 
@@ -134,18 +172,8 @@ class DatasetWriter:
 
     # ----------------------------------------------------------------------------------------- opening
     def _lock(self) -> None:
-        lock_path = companion(self.path, "lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise OutputExistsError(
-                    f"{self.path} is being written by another process; wait for it or choose another output"
-                ) from None
-            raise
-        self._lock_fd = fd
+        self._lock_key = lock.acquire(self.path, writer=True)
+        self._lock_fd = 1  # held (re-entrant within this process: a run that holds it opens its writers)
 
     def _open(self, mode: Mode, env_args: dict[str, Any], data_attrs: dict[str, Any]) -> None:
         for stale in (self._shadow_path, self._swap_path, companion(self.path, "copy"), companion(self.path, "new")):
@@ -198,47 +226,17 @@ class DatasetWriter:
             fsync_dir(self.path.parent)
 
     def _read_env_args(self, data: h5py.Group) -> dict[str, Any]:
-        raw = data.attrs.get(layout.ATTR_ENV_ARGS, "{}")
-        try:
-            args = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-        except json.JSONDecodeError:
-            args = None
-        if not isinstance(args, dict):
-            raise DatasetFormatError(f"{self.path}: data attribute env_args is not a JSON object; use --overwrite")
-        return args
+        return _env_args(data, self.path)
 
     def _check_appendable(self) -> None:
-        check_readable_file(self.path)
-        try:
-            f = h5py.File(self.path, "r", locking=False)
-        except OSError as exc:
-            raise DatasetFormatError(
-                f"{self.path} exists but cannot be opened as HDF5 ({str(exc).splitlines()[0]}); "
-                "move it away or pass --overwrite"
-            ) from None
-        with f:
-            data = f.get(layout.DATA)
-            if not isinstance(data, h5py.Group):
-                raise DatasetFormatError(
-                    f"{self.path} exists but has no 'data' group; move it away or pass --overwrite"
-                )
-            found_format = quaternions.read_format_version(f.attrs, self.path)
-            if found_format != self.format_version:
-                raise DatasetFormatError(
-                    f"{self.path} is dataset format {quaternions.describe(found_format)}, this run writes format "
-                    f"{quaternions.describe(self.format_version)}; choose another output or pass --overwrite")
-            found = str(self._read_env_args(data).get("env_name", ""))
-            if found and found != self.env_name:
-                raise DatasetFormatError(
-                    f"{self.path} holds demos of {found!r}, this run writes {self.env_name!r}; "
-                    "choose another output or pass --overwrite"
-                )
+        check_appendable(self.path, env_name=self.env_name, format_version=self.format_version)
 
     # ----------------------------------------------------------------------------------------- writing
     def _commit(self, change: Callable[[h5py.File], None],
-                mirror: Callable[[h5py.File, h5py.File], None] | None = None) -> None:
+                mirror: Callable[[h5py.File, h5py.File], None] | None = None, *, last: bool = False) -> None:
         """Apply ``change`` to the shadow, swap it in as the committed file, then mirror the change onto the new
-        shadow: ``mirror(shadow, committed)`` where given (copying from the committed file), else ``change``."""
+        shadow: ``mirror(shadow, committed)`` where given (copying from the committed file), else ``change``.
+        ``last``: the writer's final change; no shadow is kept after it (the writer accepts no more demos)."""
         shadow = self._shadow
         assert shadow is not None
         try:
@@ -254,6 +252,9 @@ class DatasetWriter:
         linked = self._swap()
         if self.durable:
             fsync_dir(self.path.parent)
+        if last:
+            self._shadow_path.unlink(missing_ok=True)  # the former committed file, if hard links made it the shadow
+            return
         if not linked:  # no former committed file to reuse: the next shadow is a copy of the committed one
             self._rebuild_shadow()
             return
@@ -331,6 +332,33 @@ class DatasetWriter:
         self.total = total
         return name
 
+    def copy_demos(self, groups: Sequence[h5py.Group], *, last: bool = False) -> list[str]:
+        """Append copies of other files' demo groups (HDF5's object copy: chunks and attributes as they are) as
+        ``demo_<next>...``, in one commit; returns their names. ``last``: nothing is written after this commit, so
+        the writer skips bringing a shadow level with it (the copy is made once, not twice)."""
+        if self._shadow is None:
+            raise ValueError(f"{self.path}: writer is closed")
+        if not groups:
+            return []
+        names = [layout.demo_name(self.next_index + i) for i in range(len(groups))]
+        total = self.total + sum(int(g[layout.ACTIONS].shape[0]) for g in groups)
+
+        def add(f: h5py.File) -> None:
+            for g, name in zip(groups, names):
+                g.file.copy(g, f[layout.DATA], name=name)
+            f[layout.DATA].attrs[layout.ATTR_TOTAL] = np.int64(total)
+
+        def copy(shadow: h5py.File, committed: h5py.File) -> None:
+            for name in names:
+                committed.copy(committed[layout.DATA][name], shadow[layout.DATA], name=name)
+            shadow[layout.DATA].attrs[layout.ATTR_TOTAL] = np.int64(total)
+
+        self._commit(add, copy, last=last)
+        self.next_index += len(names)
+        self.num_demos += len(names)
+        self.total = total
+        return names
+
     def update_env_args(self, extra: Mapping[str, Any]) -> None:
         """Merge keys into the ``env_args`` JSON (as Isaac Lab's recorder does with ``sim_args``)."""
         assert self._shadow is not None
@@ -348,9 +376,7 @@ class DatasetWriter:
             self._shadow = None
         self._shadow_path.unlink(missing_ok=True)
         if self._lock_fd is not None:
-            # The lock file stays: unlinking it would let a later writer lock a fresh inode while a
-            # waiting one still holds the old.
-            os.close(self._lock_fd)
+            lock.release(self._lock_key, writer=True)
             self._lock_fd = None
 
     def __enter__(self) -> DatasetWriter:

@@ -33,6 +33,7 @@ from mimicforge.errors import ConfigError, DatasetFormatError, OutputExistsError
 from mimicforge.media.prompts import DEFAULTS, PromptSet, check_param
 from mimicforge.media.shaded import depth_grey, resize_bicubic
 from mimicforge.media.sources import FrameSource, close_source, open_source
+from mimicforge.outputs import dataset_images
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,10 @@ def discover_cameras(dataset: Path, output_dir: Path, demo: int) -> list[str]:
         if obs is not None:
             cams |= {k[: -len("_segmentation")] for k in obs.keys() if k.endswith("_segmentation")}
     suffix = "_semantic_segmentation"
-    if output_dir.is_dir():
-        cams |= {p.name[: -len(suffix)] for p in output_dir.iterdir()
-                 if p.name.endswith(suffix) and (p / f"demo_{demo}").is_dir()}
+    for root in (dataset_images(output_dir, dataset), output_dir):  # the dataset's folder; the old shared layout
+        if root.is_dir():
+            cams |= {p.name[: -len(suffix)] for p in root.iterdir()
+                     if p.name.endswith(suffix) and (p / f"demo_{demo}").is_dir()}
     return sorted(cams)
 
 
@@ -200,10 +202,10 @@ def prepare(dataset: str | os.PathLike[str], out: str | os.PathLike[str], *, pro
         for k in chosen:
             cams = list(cameras) if cameras else discover_cameras(dataset, output_dir, k)
             if not cams:
+                folder = dataset_images(output_dir, dataset)
                 raise DatasetFormatError(f"demo_{k} has no segmentation frames in {dataset} (obs/<cam>_segmentation)"
-                                         f" or under {output_dir}/<cam>_semantic_segmentation/; generate with "
-                                         "--cameras and --modalities semantic_segmentation,normals, or pass "
-                                         "--output-dir")
+                                         f" or under {folder}/<cam>_semantic_segmentation/; generate with --cameras "
+                                         "and --modalities semantic_segmentation,normals, or pass --output-dir")
             for ci, cam in enumerate(cams):
                 src = open_source(dataset, output_dir, cam, k)
                 seed_key = [int(resolved["seed"]), k, ci]
@@ -254,19 +256,21 @@ def shade_dataset(dataset: str | os.PathLike[str], *, output_dir: str | os.PathL
                   cameras: Sequence[str] | None = None, video: bool = False, fps: float = BLUEPRINT_FPS,
                   overwrite: bool = False) -> list[dict[str, Any]]:
     """Shaded-segmentation frames as ``<out>/<cam>_shaded_segmentation/demo_<k>/step_<t>.png`` (the image-folder
-    layout, ``out`` defaulting to ``output_dir``), each folder written under a partial name and renamed when whole;
+    layout, ``out`` defaulting to the dataset's own image folder under ``output_dir``), each folder written under a
+    partial name and renamed when whole;
     with ``video`` also ``<out>/<cam>_shaded_segmentation/demo_<k>.mp4`` at ``fps``."""
     from PIL import Image
 
     from mimicforge.outputs import image_dir, image_path
 
     dataset, output_dir = Path(dataset), Path(output_dir)
-    root = Path(out) if out is not None else output_dir
+    root = Path(out) if out is not None else dataset_images(output_dir, dataset)
     chosen = parse_demos(demos, dataset_demos(dataset), dataset)
     plan = [(k, cam) for k in chosen
             for cam in (list(cameras) if cameras else discover_cameras(dataset, output_dir, k))]
     if not plan:
-        raise DatasetFormatError(f"no segmentation frames for {dataset} in its obs or under {output_dir}; pass "
+        raise DatasetFormatError(f"no segmentation frames for {dataset} in its obs or under "
+                                 f"{dataset_images(output_dir, dataset)}; pass "
                                  "--output-dir or generate with --modalities semantic_segmentation,normals")
     for k, cam in plan:
         final = image_dir(root, cam, "shaded_segmentation", k)

@@ -24,7 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mimicforge.datasets import layout
+from mimicforge.datasets import layout, lock
 from mimicforge.datasets.writer import companion
 from mimicforge.errors import ConfigError, DatasetFormatError, OutputExistsError
 from mimicforge.media.cosmos import read_manifest
@@ -120,6 +120,12 @@ def ingest(dataset: str | os.PathLike[str], videos: Sequence[Augmented], out: st
         raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise ConfigError(f"{out.parent}: output directory does not exist; create it first")
+    with lock.held(out):  # one writer per output (a run or a merge writing it is refused in one line)
+        return _ingest(dataset, videos, out, default_size, keep_originals)
+
+
+def _ingest(dataset: Path, videos: Sequence[Augmented], out: Path, default_size: tuple[int, int],
+            keep_originals: bool) -> dict[str, object]:
     tmp = companion(out, "ingesting")
     made: list[dict[str, object]] = []
     try:

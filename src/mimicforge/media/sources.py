@@ -1,6 +1,8 @@
 """Where a demo's camera frames come from: the image folders either engine writes, or image observations in the HDF5.
 
-- Folders: ``<output_dir>/<camera>_<modality>/demo_<k>/step_<t>.png`` (``outputs.image_dir``); depth PNGs hold
+- Folders: ``<output_dir>/<dataset stem>/<camera>_<modality>/demo_<k>/step_<t>.png`` (``outputs.demo_frames_dir``;
+  the old shared layout without the dataset's folder is still read), their frame count checked against the demo's
+  steps; depth PNGs hold
   uint16 millimetres, normals (n + 1) / 2 in uint8, segmentation RGBA.
 - HDF5: Isaac Lab's Visuomotor keys in ``data/demo_<k>/obs``: ``<camera>`` (rgb, uint8 (T, H, W, 3)),
   ``<camera>_segmentation`` (uint8 RGBA), ``<camera>_normals`` (float (n + 1) / 2, or uint8) and ``<camera>_depth``
@@ -19,7 +21,7 @@ import numpy as np
 
 from mimicforge.errors import BackendUnavailable, DatasetFormatError
 from mimicforge.media.shaded import shade_segmentation
-from mimicforge.outputs import image_dir
+from mimicforge.outputs import check_frame_count, demo_frames_dir
 
 MODALITIES = ("rgb", "semantic_segmentation", "normals", "depth")
 # modality -> suffix of Isaac Lab's Visuomotor observation key after the camera name
@@ -87,17 +89,21 @@ class FrameSource:
 class FolderSource(FrameSource):
     origin = "folders"
 
-    def __init__(self, output_dir: str | os.PathLike[str], camera: str, demo_index: int) -> None:
-        self.output_dir, self.camera, self.demo_index = Path(output_dir), camera, demo_index
+    def __init__(self, output_dir: str | os.PathLike[str], dataset: str | os.PathLike[str], camera: str,
+                 demo_index: int) -> None:
+        self.output_dir, self.dataset = Path(output_dir), Path(dataset)
+        self.camera, self.demo_index = camera, demo_index
         self._steps: dict[str, list[Path]] = {}
 
     def _dir(self, modality: str) -> Path:
-        return image_dir(self.output_dir, self.camera, modality, self.demo_index)
+        return demo_frames_dir(self.output_dir, self.dataset, self.camera, modality, self.demo_index)
 
     def _list(self, modality: str) -> list[Path]:
         if modality not in self._steps:
             d = self._dir(modality)
             self._steps[modality] = sorted(d.glob("step_*.png")) if d.is_dir() else []
+            if self._steps[modality]:
+                check_frame_count(d, len(self._steps[modality]), self.dataset, self.demo_index)
         return self._steps[modality]
 
     def has(self, modality: str) -> bool:
@@ -162,12 +168,12 @@ def hdf5_has_images(dataset: str | os.PathLike[str], camera: str, demo_index: in
         return obs is not None and any(obs_key(camera, m) in obs for m in MODALITIES)
 
 
-def open_source(dataset: str | os.PathLike[str] | None, output_dir: str | os.PathLike[str], camera: str,
+def open_source(dataset: str | os.PathLike[str], output_dir: str | os.PathLike[str], camera: str,
                 demo_index: int) -> FrameSource:
-    """The HDF5 observations when ``dataset`` holds any for this camera and demo, else the image folders."""
-    if dataset is not None and hdf5_has_images(dataset, camera, demo_index):
+    """The HDF5 observations when ``dataset`` holds any for this camera and demo, else its image folders."""
+    if hdf5_has_images(dataset, camera, demo_index):
         return HDF5Source(dataset, camera, demo_index)
-    return FolderSource(output_dir, camera, demo_index)
+    return FolderSource(output_dir, dataset, camera, demo_index)
 
 
 def close_source(source: FrameSource) -> None:

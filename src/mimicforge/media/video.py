@@ -19,7 +19,7 @@ from mimicforge.datasets import DatasetReader
 from mimicforge.errors import BackendUnavailable, ConfigError, DatasetFormatError
 from mimicforge.extras import require
 from mimicforge.media.images import IMAGEIO_HINT, imageio_v3, to_png_array
-from mimicforge.outputs import image_dir
+from mimicforge.outputs import check_frame_count, demo_frames_dir
 from mimicforge.tasks import FRANKA_STACK
 
 FORMATS = (".mp4", ".gif")
@@ -52,15 +52,18 @@ def demo_frames(env: MimicEnv, path: str | os.PathLike[str], demo: str, cameras:
         yield np.concatenate([displayable(modality, env.render(c, modality)) for c in cameras], axis=1)
 
 
-def folder_frames(output_dir: str | os.PathLike[str], cameras: Sequence[str], modality: str,
-                  demo_index: int) -> Iterator[np.ndarray] | None:
-    """Frames from a demo's image folders (cameras side by side), or None if any folder is missing."""
+def folder_frames(output_dir: str | os.PathLike[str], dataset: str | os.PathLike[str], cameras: Sequence[str],
+                  modality: str, demo_index: int) -> Iterator[np.ndarray] | None:
+    """Frames from the image folders of ``dataset``'s demo (cameras side by side), or None if any folder is
+    missing; a folder whose frame count does not fit the demo is an error (another run's frames)."""
     iio = imageio_v3()
 
-    folders = [image_dir(output_dir, c, modality, demo_index) for c in cameras]
+    folders = [demo_frames_dir(output_dir, dataset, c, modality, demo_index) for c in cameras]
     if not cameras or not all(f.is_dir() for f in folders):
         return None
     steps = [sorted(f.glob("step_*.png")) for f in folders]
+    for folder, found in zip(folders, steps):
+        check_frame_count(folder, len(found), dataset, demo_index)
     count = min(len(s) for s in steps)
 
     def frames() -> Iterator[np.ndarray]:
@@ -78,7 +81,7 @@ def preview_frames(dataset: str | os.PathLike[str], demo: str, cameras: Any,
     states rendered by the twin (``renderer``, or a new one at the configured resolution)."""
     index = int(demo.rsplit("_", 1)[-1])
     names = tuple(cameras.cameras) or FRANKA_STACK.cameras
-    from_folders = folder_frames(cameras.output_dir, names, "rgb", index)
+    from_folders = folder_frames(cameras.output_dir, dataset, names, "rgb", index)
     if from_folders is not None:
         return from_folders
     if renderer is None:

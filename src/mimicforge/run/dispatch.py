@@ -48,8 +48,13 @@ def generate(cfg: RunConfig, *, on_attempt: OnAttempt | None = None, sim: Any = 
                 "does), or launch it in a notebook with kit.launch(cfg); ENGINE=mujoco runs the twin here"
             )
         from mimicforge.backends.isaaclab import driver
+        from mimicforge.datasets import lock
+        from mimicforge.outputs import OutputPaths
 
-        return driver.generate(cfg, sim, on_attempt=on_attempt)
+        out = OutputPaths.beside(cfg.generation.output_file).dataset
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with lock.held(out):  # one run per output, from its start through its finish
+            return driver.generate(cfg, sim, on_attempt=on_attempt)
     if cfg.workers.ray:
         from mimicforge.run.ray import run_on_ray
 

@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 from mimicforge.config import RunConfig, resolve_input  # noqa: F401 (resolve_input re-exported)
+from mimicforge.datasets import lock
 from mimicforge.errors import Interrupted
 from mimicforge.goal import GoalTracker
 from mimicforge.mimic.generator import TrialAborted
 from mimicforge.outputs import MetricsRecord, OutputPaths, Summary, output_mode  # noqa: F401 (re-exported)
-from mimicforge.run.session import EnvFactory, Session
+from mimicforge.run.session import EnvFactory, Session, scan_existing
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +86,35 @@ def run_generation(
 
     engine = resolve_engine(g.engine)
     stop = stop or StopFlag()
+    paths.dataset.parent.mkdir(parents=True, exist_ok=True)
+    with lock.held(paths.dataset):  # one run per output, from its start through its finish
+        return _run_locked(cfg, paths, mode, engine, env_factory, on_attempt, stop)
+
+
+def _run_locked(cfg: RunConfig, paths: OutputPaths, mode: str, engine: str, env_factory: EnvFactory | None,
+                on_attempt: Callable[[MetricsRecord, Summary], None] | None, stop: StopFlag) -> Summary:
+    g = cfg.generation
     session = Session(cfg, paths, env_factory or default_env_factory(engine), engine_name=engine, mode=mode)
     if mode == "append":
         log.info("resuming %s: %d successes, %d attempts on record", paths.dataset, session.successes,
                  session.next_attempt)
+    # Attempts on record over every worker (an earlier sharded run of this output had several)
+    attempts = max(scan_existing(paths).attempts, session.next_attempt) if mode == "append" else 0
     tracker = GoalTracker(str(paths.dataset), target=g.num_trials, stop_on=g.stop_on, successes=session.successes,
-                          attempts=session.next_attempt, max_consecutive_failures=g.max_consecutive_failures)
+                          attempts=attempts, max_consecutive_failures=g.max_consecutive_failures,
+                          stall_timeout=g.stall_timeout)
+    stalled: list[BaseException] = []
+
+    def should_stop() -> bool:  # polled every step of an attempt: a stop signal, or no attempt finished in time
+        if not stalled and (error := tracker.stalled()) is not None:
+            stalled.append(error)
+        return stop() or bool(stalled)
+
     try:
         with stop.installed():
-            while not tracker.goal_reached() and not stop():
+            while not tracker.goal_reached() and not should_stop():
                 try:
-                    record = session.attempt(stop_requested=stop)
+                    record = session.attempt(stop_requested=should_stop)
                 except TrialAborted:
                     break
                 tracker.record(record.success, record)
@@ -105,6 +124,8 @@ def run_generation(
     finally:
         session.close()
     summary = tracker.finish()
+    if stalled and stop.signum is None:
+        raise stalled[0]
     if stop.signum is not None:
         raise Interrupted(
             f"stopped by {signal.Signals(stop.signum).name} after {summary.successes} successes in "

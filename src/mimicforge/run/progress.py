@@ -67,8 +67,8 @@ class Progress:
         elif time.monotonic() - self._last_line >= self.interval or done >= self.target:
             self._last_line = time.monotonic()
             print(
-                f"{self.label}: {done}/{self.target} {self.stop_on}, {summary.attempts} attempts "
-                f"({st['rate']:.0%} ok), {st['per_min']:.1f} demos/min, "
+                f"{self.label}: {done}/{self.target} {self.stop_on} in the file; this run {self.successes} "
+                f"successes in {self.attempts} attempts ({st['rate']:.0%} ok), {st['per_min']:.1f} demos/min, "
                 f"ETA {format_duration(eta) if eta is not None else '?'}",
                 file=self.stream, flush=True,
             )
@@ -81,7 +81,8 @@ class Progress:
                              unit="demo" if self.stop_on == "successes" else "attempt", file=self.stream,
                              dynamic_ncols=True, smoothing=0.1)
         self._bar.n = done
-        self._bar.set_postfix_str(f"attempts {summary.attempts}, {st['rate']:.0%} ok, {st['per_min']:.1f}/min",
+        self._bar.set_postfix_str(f"this run {self.successes}/{self.attempts} ok ({st['rate']:.0%}), "
+                                  f"{st['per_min']:.1f}/min",
                                   refresh=False)
         self._bar.refresh()
 
@@ -91,9 +92,11 @@ class Progress:
             self._bar = None
         if summary is not None:
             st = self.stats()
+            dropped = getattr(summary, "discarded", 0)
+            extra = f", {dropped} more finished after the goal and were discarded" if dropped else ""
             print(
                 f"{self.label}: {summary.successes} successes / {summary.attempts} attempts in {summary.output} "
-                f"(this run: {self.successes}/{self.attempts}, {st['rate']:.1%} ok, {st['per_min']:.1f} demos/min, "
-                f"{format_duration(st['elapsed'])})",
+                f"(this run: {summary.new_successes} successes kept in {self.attempts} attempts{extra}, "
+                f"{st['rate']:.1%} ok, {st['per_min']:.1f} demos/min, {format_duration(st['elapsed'])})",
                 file=self.stream, flush=True,
             )

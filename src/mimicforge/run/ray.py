@@ -10,18 +10,22 @@ one Isaac Sim process; ``RAY`` there is refused by the dispatch).
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable
 from typing import Any
 
 from mimicforge.config import RunConfig
-from mimicforge.errors import ConfigError
+from mimicforge.datasets import lock
+from mimicforge.errors import ConfigError, Interrupted, WorkerCrashed
 from mimicforge.extras import require
 from mimicforge.goal import GoalTracker, Summary
-from mimicforge.outputs import MetricsRecord, read_metrics
-from mimicforge.run.generate import resolve_input
+from mimicforge.outputs import MetricsRecord, OutputPaths, read_metrics
+from mimicforge.run.generate import StopFlag, resolve_input
 from mimicforge.run.shards import ShardLayout, finalize, prepare_sharded_run, shard_quotas
 
 log = logging.getLogger(__name__)
+
+CANCEL_WAIT = 60.0  # seconds a cancelled task gets to end before the run gives up on finishing
 
 
 def _import_ray() -> Any:
@@ -60,7 +64,21 @@ def run_on_ray(
     from mimicforge.backends import make_env_factory
     from mimicforge.run.session import check_run
 
-    check_run(cfg, make_env_factory(engine))  # bad settings fail here once, not in every task
+    out = OutputPaths.beside(g.output_file)
+    out.dataset.parent.mkdir(parents=True, exist_ok=True)
+    stop = StopFlag()
+    with lock.held(out.dataset), stop.installed():  # one run per output; a stop signal is noted through the finish
+        check_run(cfg, make_env_factory(engine))  # bad settings fail here once, not in every task
+        summary = _run_locked(ray, cfg, engine, on_attempt, poll, stop)
+    if stop.signum is not None:
+        raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} with {summary.successes} successes in "
+                          f"{out.dataset}; continue with --resume", stop.signum)
+    return summary
+
+
+def _run_locked(ray: Any, cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord, Summary], None] | None,
+                poll: float, stop: StopFlag) -> Summary:
+    g = cfg.generation
     lay, resumed = prepare_sharded_run(cfg)
     out = lay.out
     shards = cfg.workers.workers
@@ -75,9 +93,10 @@ def run_on_ray(
         except ConnectionError as exc:
             raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {exc}") from None
     tracker = GoalTracker(str(out.dataset), target=g.num_trials, stop_on=g.stop_on, successes=resumed.successes,
-                          attempts=sum(resumed.next_attempt.values()),
+                          attempts=resumed.attempts,
                           max_consecutive_failures=g.max_consecutive_failures, stall_timeout=g.stall_timeout,
                           where=f" across {shards} Ray tasks")
+    idle = True  # no task of this run can still write a shard
     try:
         remote = ray.remote(shard_task).options(
             num_cpus=1, num_gpus=0, max_retries=cfg.workers.max_restarts,
@@ -88,21 +107,41 @@ def run_on_ray(
         seen: set[tuple[int, int]] = set()
         pending = list(refs)
         error: BaseException | None = None
-        while pending and error is None:
-            _, pending = ray.wait(pending, timeout=poll, num_returns=len(pending))
-            _relay_progress(lay, shards, seen, tracker, on_attempt)
-            error = tracker.failure_streak() or tracker.stalled()
+        try:
+            while pending and error is None and not stop():
+                _, pending = ray.wait(pending, timeout=poll, num_returns=len(pending))
+                _relay_progress(lay, shards, seen, tracker, on_attempt)
+                error = tracker.failure_streak() or tracker.stalled()
+        finally:
+            idle = False
+            _cancel_and_wait(ray, pending)  # no task may still write a shard while the finish reads it
+            idle = True
         if error is not None:
-            for ref in pending:
-                ray.cancel(ref, force=True)
             raise error
-        ray.get(refs)  # raises the first task error, if any
+        if not stop():
+            ray.get(refs)  # raises the first task error, if any
         _relay_progress(lay, shards, seen, tracker, on_attempt)
     finally:
         if started_here:
             ray.shutdown()
-        outcome = finalize(lay, cfg)
-    return tracker.finish(outcome.successes)
+        if idle:  # else a cancelled task did not end (its error propagates): a later --resume finishes
+            outcome = finalize(lay, cfg)
+    return tracker.finish(outcome.successes, discarded=outcome.discarded)
+
+
+def _cancel_and_wait(ray: Any, pending: list[Any]) -> None:
+    """Cancel the tasks still running and wait until Ray reports each one ended (cancelled, failed or done)."""
+    if not pending:
+        return
+    for ref in pending:
+        ray.cancel(ref, force=True)
+    for ref in pending:
+        try:
+            ray.get(ref, timeout=CANCEL_WAIT)
+        except Exception as exc:  # noqa: BLE001 (a cancelled task raises TaskCancelledError or a worker error)
+            if type(exc).__name__ == "GetTimeoutError":
+                raise WorkerCrashed(f"a cancelled Ray task did not end within {CANCEL_WAIT:.0f} s; its shard is "
+                                    "kept: finish the run with --resume once the cluster is idle") from None
 
 
 def _relay_progress(lay: ShardLayout, shards: int, seen: set[tuple[int, int]], tracker: GoalTracker,

@@ -27,6 +27,7 @@ from mimicforge.outputs import (  # noqa: F401 (Resumed, demo_keys, scan_existin
     OutputPaths,
     Resumed,
     RunOutputs,
+    dataset_images,
     demo_keys,
     scan_existing,
     write_text_atomic,
@@ -112,7 +113,7 @@ class Session:
                                   "(--image-obs), or generate with Isaac Lab's Visuomotor task")
             self.sink: FrameSink | None = None
             if cams.cameras:
-                self.sink = FrameSink(cams.output_dir, cams.cameras, cams.modalities)
+                self.sink = FrameSink(dataset_images(cams.output_dir, paths.dataset), cams.cameras, cams.modalities)
             self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=g.keep_failed,
                                       config_text=to_toml(cfg),
                                       env_args={"sim_args": dict(sim_args)} if sim_args else None,

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mimicforge.config import RunConfig
+from mimicforge.datasets import lock
 from mimicforge.errors import Interrupted, WorkerCrashed
 from mimicforge.goal import GoalTracker
-from mimicforge.outputs import MetricsLog, MetricsRecord, Summary
+from mimicforge.outputs import MetricsLog, MetricsRecord, OutputPaths, Summary
 from mimicforge.run.generate import StopFlag, resolve_input
 from mimicforge.run.links import WorkerLinks
 from mimicforge.run.session import check_run
@@ -72,17 +73,25 @@ def run_supervised(
 ) -> Summary:
     """Generate with ``cfg.workers.workers`` processes; returns the merged run's summary."""
     cfg = resolve_input(cfg)
-    g, nworkers = cfg.generation, cfg.workers.workers
     from mimicforge.backends import make_env_factory
 
-    check_run(cfg, make_env_factory(engine))  # bad settings fail here once, not in every worker
+    stop = stop or StopFlag()
+    out = OutputPaths.beside(cfg.generation.output_file)
+    out.dataset.parent.mkdir(parents=True, exist_ok=True)
+    with lock.held(out.dataset), stop.installed():  # one run per output; a stop signal is noted through the finish
+        check_run(cfg, make_env_factory(engine))  # bad settings fail here once, not in every worker
+        return _run_locked(cfg, engine, on_attempt, on_event, stop)
+
+
+def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord, Summary], None] | None,
+                on_event: Callable[[str], None] | None, stop: StopFlag) -> Summary:
+    g, nworkers = cfg.generation, cfg.workers.workers
     lay, resumed = prepare_sharded_run(cfg)
     out = lay.out
-    stop = stop or StopFlag()
     say = on_event or (lambda msg: log.warning("%s", msg))
     limits = shard_quotas(cfg, nworkers, resumed, independent=False)
     tracker = GoalTracker(str(out.dataset), target=g.num_trials, stop_on=g.stop_on, successes=resumed.successes,
-                          attempts=sum(resumed.next_attempt.values()),
+                          attempts=resumed.attempts,
                           max_consecutive_failures=g.max_consecutive_failures, stall_timeout=g.stall_timeout,
                           where=f" across {nworkers} workers")
 
@@ -130,25 +139,24 @@ def run_supervised(
             log.error("worker %d failed: %s\n%s", w, msg[2], msg[3])
 
     try:
-        with stop.installed():
-            if not tracker.goal_reached():
-                for wk in workers.values():
-                    start(wk)
-            while any(wk.process is not None and not wk.finished for wk in workers.values()):
-                if stop() or tracker.goal_reached():
-                    stop_event.set()
-                if stop_event.is_set():
-                    break  # _reap waits for the workers (and reads their last records)
-                messages = links.receive(timeout=POLL)
-                for w, msg in messages:
-                    handle(w, msg)
-                if messages:
-                    continue
-                if not stop_event.is_set():
-                    stalled = tracker.stalled()
-                    if stalled is not None:
-                        fail(stalled)
-                _check_workers(workers, stop_event, cfg.workers.max_restarts, start, fail, say)
+        if not tracker.goal_reached():
+            for wk in workers.values():
+                start(wk)
+        while any(wk.process is not None and not wk.finished for wk in workers.values()):
+            if stop() or tracker.goal_reached():
+                stop_event.set()
+            if stop_event.is_set():
+                break  # _reap waits for the workers (and reads their last records)
+            messages = links.receive(timeout=POLL)
+            for w, msg in messages:
+                handle(w, msg)
+            if messages:
+                continue
+            if not stop_event.is_set():
+                stalled = tracker.stalled()
+                if stalled is not None:
+                    fail(stalled)
+            _check_workers(workers, stop_event, cfg.workers.max_restarts, start, fail, say)
     finally:
         stop_event.set()
 
@@ -163,7 +171,7 @@ def run_supervised(
             links.close()
         live.close()
     outcome = finalize(lay, cfg)
-    summary = tracker.finish(outcome.successes)
+    summary = tracker.finish(outcome.successes, discarded=outcome.discarded)
     if failure:
         raise failure[0]
     if stop.signum is not None:

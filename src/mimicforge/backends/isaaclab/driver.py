@@ -38,7 +38,7 @@ from mimicforge.config import GenerationConfig, RandomizationConfig, RunConfig, 
 from mimicforge.datasets import DatasetReader
 from mimicforge.errors import BackendUnavailable, ConfigError, GenerationStalled, Interrupted
 from mimicforge.goal import GoalTracker
-from mimicforge.outputs import MetricsRecord, OutputPaths, Resumed, Summary, output_mode, scan_existing
+from mimicforge.outputs import MetricsRecord, OutputPaths, Resumed, Summary, dataset_images, output_mode, scan_existing
 from mimicforge.tasks import TASKS
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ def generate(
     frames = None
     if cams.cameras:
         streams = redirect_camera_terms(env_cfg, staging.images, cams.cameras, cams.modalities, plan.env_name)
-        frames = FrameSorter(staging.images, cams.output_dir, streams)
+        frames = FrameSorter(staging.images, dataset_images(cams.output_dir, plan.paths.dataset), streams)
 
     def report(record: MetricsRecord) -> None:
         tracker.record(record.success)
