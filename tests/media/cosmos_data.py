@@ -37,7 +37,10 @@ def make_dataset(path: Path, lengths: tuple[int, ...]) -> Path:
 
 
 def write_folders(output_dir: Path, demo: int, length: int, cameras: tuple[str, ...] = ("table_cam",),
-                  modalities: tuple[str, ...] = ("rgb", "depth", "semantic_segmentation", "normals")) -> None:
+                  modalities: tuple[str, ...] = ("rgb", "depth", "semantic_segmentation", "normals"),
+                  dataset: str = "d") -> None:
+    """Frames of ``demo`` in the image folders of dataset ``<dataset>.hdf5`` (``<output_dir>/<dataset>/...``)."""
+    output_dir = output_dir / dataset
     for ci, cam in enumerate(cameras):
         for m in modalities:
             image_path(output_dir, cam, m, demo, 0).parent.mkdir(parents=True, exist_ok=True)

@@ -62,8 +62,8 @@ def test_folder_and_hdf5_sources_shade_what_they_store(tmp_path):
     src = open_source(ds, tmp_path / "output", "table_cam", 0)
     assert isinstance(src, FolderSource) and src.shaded_count() == 6
     shaded = list(src.frames("shaded_segmentation"))
-    seg = np.asarray(Image.open(image_path(tmp_path / "output", "table_cam", "semantic_segmentation", 0, 3)))
-    nor = np.asarray(Image.open(image_path(tmp_path / "output", "table_cam", "normals", 0, 3)))
+    seg = np.asarray(Image.open(image_path(tmp_path / "output" / "d", "table_cam", "semantic_segmentation", 0, 3)))
+    nor = np.asarray(Image.open(image_path(tmp_path / "output" / "d", "table_cam", "normals", 0, 3)))
     shade = np.float32(0.5) + nor[..., 2].astype(np.float32) / np.float32(255) * np.float32(0.5)
     assert np.array_equal(shaded[3][..., :3], (seg[..., :3].astype(np.float32) * shade[..., None]).astype(np.uint8))
     h5 = open_source(ds, tmp_path / "output", "table_cam", 1)
@@ -87,14 +87,14 @@ def test_shade_command_writes_frames_and_a_video(cli, tmp_path):
     r = cli("cosmos", "shade", str(ds), "--output-dir", str(tmp_path / "output"), "--cameras", "table_high_cam",
             "--video", "--json")
     assert r.returncode == 0, r.stderr
-    folder = tmp_path / "output" / "table_high_cam_shaded_segmentation" / "demo_0"
+    folder = tmp_path / "output" / "d" / "table_high_cam_shaded_segmentation" / "demo_0"
     pngs = sorted(folder.glob("step_*.png"))
     assert [p.name for p in pngs] == [f"step_{t:04d}.png" for t in range(7)]
-    src = FolderSource(tmp_path / "output", "table_high_cam", 0)
+    src = FolderSource(tmp_path / "output", ds, "table_high_cam", 0)
     assert np.array_equal(np.asarray(Image.open(pngs[4])), next(src.frames("shaded_segmentation", 4, 5)))
     video = iio.imread(folder.with_suffix(".mp4"), plugin="FFMPEG")
     assert video.shape == (7, 16, 24, 3) and iio.immeta(folder.with_suffix(".mp4"), plugin="FFMPEG")["fps"] == 24
-    assert not (tmp_path / "output" / "table_cam_shaded_segmentation").exists()
+    assert not (tmp_path / "output" / "d" / "table_cam_shaded_segmentation").exists()
     r = cli("cosmos", "shade", str(ds), "--output-dir", str(tmp_path / "output"), "--cameras", "table_high_cam")
     assert r.returncode == 2 and "exists; pass --overwrite" in r.stderr
     r = cli("cosmos", "shade", str(ds), "--output-dir", str(tmp_path / "nothing"))

@@ -93,7 +93,7 @@ class Progress:
         if summary is not None:
             st = self.stats()
             dropped = getattr(summary, "discarded", 0)
-            extra = f", {dropped} more finished after the goal and were discarded" if dropped else ""
+            extra = f", {dropped} more finished after the goal (discarded)" if dropped else ""
             print(
                 f"{self.label}: {summary.successes} successes / {summary.attempts} attempts in {summary.output} "
                 f"(this run: {summary.new_successes} successes kept in {self.attempts} attempts{extra}, "
