@@ -305,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cosmos_parser(sub, _Parser)
 
+    from mimicforge.cli_export import add_export_parser
+
+    add_export_parser(sub, _Parser)
+
     from mimicforge.container.command import add_arguments as container_arguments
 
     p = add("container", cmd_container, "Check, build and run the Docker images through the Docker SDK.")

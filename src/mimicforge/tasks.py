@@ -104,6 +104,8 @@ class TaskSpec:
     cameras: tuple[str, ...] = ()  # the task's cameras (the Blueprint variant renders them)
     object_size: float = 0.0  # edge of the task's cubes (m)
     action_layout: ActionLayout = field(default_factory=ActionLayout)
+    step_dt: float = 0.05  # seconds per env step (Isaac Lab: sim.dt x decimation); recorded files may say otherwise
+    instruction: str = ""  # the task in words, as policy datasets carry it
 
     def __post_init__(self) -> None:
         for eef, subs in self.subtasks.items():
@@ -155,6 +157,8 @@ FRANKA_STACK = TaskSpec(
     },
     cameras=("table_cam", "table_high_cam"),
     object_size=0.0468,  # the stacked origin pitch of the real data
+    step_dt=0.01 * 5,  # stack_env_cfg.py: sim.dt = 0.01, decimation = 5 (20 Hz control)
+    instruction="Stack the red cube on the blue cube, then the green cube on the red cube.",
 )
 
 

@@ -1,0 +1,87 @@
+"""``mimicforge export ...``: generated demos in other ecosystems' dataset formats. Thin: parse, call
+``mimicforge.export``, print. Errors map to exit codes in ``cli.run_guarded`` (2 for bad input)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+
+def cmd_lerobot(args: argparse.Namespace) -> int:
+    from mimicforge.export.lerobot import check_output, export_lerobot, lerobot_dataset_class
+    from mimicforge.export.mapping import check_repo_id, plan_export
+    from mimicforge.run.progress import Progress
+
+    repo_id = check_repo_id(args.repo_id or f"local/{Path(args.dataset).stem}")
+    plan = plan_export(args.dataset, task=args.task, demos=args.demos, images=args.images, cameras=args.cameras,
+                       state_keys=args.state_keys, fps=args.fps, output_dir=args.output_dir,
+                       include_failed=args.include_failed)
+    check_output(args.out, args.overwrite)
+    lerobot_dataset_class()  # the install hint before anything else is said
+    if not args.json:
+        cams = f", cameras {', '.join(plan.cameras)} from {plan.images}" if plan.cameras else ", no images"
+        print(f"export: {len(plan.demos)} demos ({plan.total_frames} frames) of {plan.source} at {plan.fps} fps "
+              f"(from {plan.fps_from}){cams}"
+              + (f"; {len(plan.skipped)} unsuccessful demos left out" if plan.skipped else ""),
+              file=sys.stderr, flush=True)
+    progress = Progress(len(plan.demos), "successes", label="export", interval=args.progress_interval)
+    tally = SimpleNamespace(successes=0, attempts=0, output=str(args.out))
+
+    def on_episode(episode: Any) -> None:
+        tally.successes += 1
+        tally.attempts += 1
+        progress(SimpleNamespace(success=True), tally)
+
+    def on_restart(partial: Path) -> None:
+        print(f"export: {partial} is left from an export that did not finish; starting over", file=sys.stderr,
+              flush=True)
+
+    try:
+        result = export_lerobot(plan, args.out, repo_id=repo_id, overwrite=args.overwrite, vcodec=args.vcodec,
+                                on_episode=on_episode, on_restart=on_restart)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps({**result.to_json(), "fps": plan.fps, "cameras": list(plan.cameras),
+                          "skipped_unsuccessful": len(plan.skipped)}))
+    else:
+        print(f"wrote {result.episodes} episodes ({result.frames} frames) to {result.out} in {result.seconds:.1f} s; "
+              f"load it with LeRobotDataset({result.repo_id!r}, root={str(result.out)!r})")
+    return 0
+
+
+def add_export_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    """Register ``export`` and its formats on the top-level subparsers ``sub``."""
+    from mimicforge.cli import add_command
+    from mimicforge.export.lerobot import VIDEO_CODECS
+    from mimicforge.export.mapping import DEFAULT_STATE_KEYS, IMAGE_SOURCES
+
+    text = "Write generated demos in other ecosystems' dataset formats."
+    top = sub.add_parser("export", help=text, description=text)
+    formats = top.add_subparsers(dest="export_format", metavar="FORMAT", parser_class=parser_class)
+    formats.required = True
+
+    p = add_command(formats, "lerobot", cmd_lerobot,
+                    "A LeRobot v3.0 dataset, written with LeRobot's own API (extra 'lerobot': lerobot 0.4.4).")
+    p.add_argument("dataset", help="an Isaac Lab Mimic HDF5 file (twin or Isaac Lab, either format_version)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the dataset folder to write (must not exist)")
+    p.add_argument("--repo-id", help="OWNER/NAME recorded in the dataset (default local/<dataset name>)")
+    p.add_argument("--task", help="the task text of every episode (default: the task registry's)")
+    p.add_argument("--demos", help="demo numbers, names or ranges, e.g. 0,3,10-19 (default: all)")
+    p.add_argument("--include-failed", action="store_true", help="also export demos not marked successful")
+    p.add_argument("--images", choices=IMAGE_SOURCES, default="auto",
+                   help="rgb frames from the demos' image observations (obs), the run's image folders (folders), or "
+                        "none; auto: obs when the demos carry them, else folders when found (default auto)")
+    p.add_argument("--cameras", help="comma-separated cameras to export (default: every rgb camera found)")
+    p.add_argument("--output-dir", default="output", metavar="IMAGES",
+                   help="with folders: where the run wrote its image folders (default output)")
+    p.add_argument("--state-keys", help=f"obs terms making observation.state (default {','.join(DEFAULT_STATE_KEYS)})")
+    p.add_argument("--fps", type=int, help="frames per second (default: the file's sim_args, else the task's, 20)")
+    p.add_argument("--vcodec", choices=VIDEO_CODECS, default="libsvtav1", help="video codec (default LeRobot's, AV1)")
+    p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists (once the new one is finished)")
+    p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
