@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from mimicforge.errors import BackendUnavailable, ConfigError
 
@@ -28,6 +29,7 @@ APT_OSMESA = "apt-get install libosmesa6"
 # Values MuJoCo's Python bindings accept on Linux (``mujoco.gl_context``).
 _GL_VALUES = ("egl", "osmesa", "glfw", "glx", "disable", "disabled", "off", "false", "0",
               "enable", "enabled", "on", "true", "1")
+log = logging.getLogger(__name__)
 _HEADLESS_LIBS = (("egl", "EGL"), ("osmesa", "OSMesa"))
 
 
@@ -126,3 +128,22 @@ def renderer_error(exc: BaseException) -> BackendUnavailable:
         hint = f"set MUJOCO_GL=egl ({APT_EGL}) or MUJOCO_GL=osmesa ({APT_OSMESA}) on a machine without a display"
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return BackendUnavailable(f"cannot render offscreen with MUJOCO_GL={gl} ({first}); {hint}")
+
+
+def physics_kernel() -> ModuleType | None:
+    """The compiled physics loop (the ``kernel`` module), or None without Numba or MuJoCo's shared library
+    (the twin then steps in Python, with the same numbers)."""
+    global _KERNEL
+    if _KERNEL is _UNSET:
+        try:
+            from mimicforge.backends.mujoco import kernel
+        except (ImportError, OSError) as exc:
+            log.debug("compiled physics loop unavailable (%s); stepping in Python", exc)
+            _KERNEL = None
+        else:
+            _KERNEL = kernel
+    return _KERNEL
+
+
+_UNSET = object()
+_KERNEL: Any = _UNSET

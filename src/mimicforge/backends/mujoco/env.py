@@ -41,6 +41,9 @@ EEF = "franka"
 ROBOT_ROOT_POSE = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
 CAMERAS = tuple(scene.CAMERAS)
 MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
+# The observation terms of Isaac's stack task, in its order, with their sizes (float32 in the returned dict).
+OBS_LAYOUT = (("actions", 7), ("joint_pos", 9), ("joint_vel", 9), ("object", 39), ("cube_positions", 9),
+              ("cube_orientations", 12), ("eef_pos", 3), ("eef_quat", 4), ("gripper_pos", 2))
 
 
 class FrankaStackTwin:
@@ -59,7 +62,6 @@ class FrankaStackTwin:
         c = self.params.control
         self.step_dt = c.step_dt
         self._decimation = c.decimation
-        self._ik = DifferentialIK(mujoco, self.model, self.data, c)
         self._step1, self._step2, self._mj_step = mujoco.mj_step1, mujoco.mj_step2, mujoco.mj_step
         self._substeps = c.substeps
         self._hold_increment = c.hold_increment
@@ -71,6 +73,7 @@ class FrankaStackTwin:
                               int(m.jnt_dofadr[m.joint(FINGER_JOINTS[1]).id]) + 1)
         self._arm_ctrl = slice(0, len(ARM_JOINTS))
         self._finger_ctrl = slice(len(ARM_JOINTS), len(ARM_JOINTS) + len(FINGER_JOINTS))
+        self._ik = DifferentialIK(mujoco, m, self.data, c, self._arm_ctrl)
         self._cube_q = {n: int(m.jnt_qposadr[m.joint(f"{n}_joint").id]) for n in CUBES}
         self._cube_v = {n: int(m.jnt_dofadr[m.joint(f"{n}_joint").id]) for n in CUBES}
         first = self._cube_q[CUBES[0]]
@@ -78,6 +81,8 @@ class FrankaStackTwin:
             raise ValueError("the cubes' free joints must be consecutive in qpos")
         self._cube_block = slice(first, first + 7 * len(CUBES))
         self._cube_bodies = [m.body(n).id for n in CUBES]
+        if self._cube_bodies != list(range(self._cube_bodies[0], self._cube_bodies[0] + len(CUBES))):
+            raise ValueError("the cubes' bodies must be consecutive")
         self._q_low = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 0].copy()
         self._q_high = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 1].copy()
         self._default_q = np.asarray(DEFAULT_JOINT_POS, dtype=np.float64)
@@ -86,6 +91,7 @@ class FrankaStackTwin:
         self._rng = np.random.default_rng(seed)
         self._last_action = np.zeros(self.action_dim)
         self._processed = np.zeros(8)
+        self._views()
         self._rig: Any = None
         self._visuomotor_rig: Any = None
         self.reset(seed)
@@ -164,63 +170,116 @@ class FrankaStackTwin:
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (self.action_dim,):
             raise ValueError(f"action must have {self.action_dim} entries, got shape {np.shape(action)}")
-        d = self.data
-        self._processed[:6] = self._ik.command(a[:6])
+        m, d, ik = self.model, self.data, self._ik
+        self._processed[:6] = ik.command(a[:6])
         finger = self._finger_targets[1] if a[6] < 0.0 else self._finger_targets[0]
-        d.ctrl[self._finger_ctrl] = finger
+        self._ctrl_fingers.fill(finger)
         self._processed[6:] = finger
-        m, ik, arm, q = self.model, self._ik, self._arm_ctrl, self._ik.arm_q
+        held = self._substeps - 1 if self._hold_increment else 0  # see ControlParams.hold_increment
+        free = self._substeps - 1 - held
+        if ik.compiled is not None:
+            ik.compiled(self._decimation, held, free)  # the same loop and mj_kinematics, compiled (``kernel``)
+            self._last_action = a
+            self._update()
+            return self._obs
+        step1, step2, mj_step, servo, hold = self._step1, self._step2, self._mj_step, ik.servo, ik.hold_target
         for _ in range(self._decimation):
-            self._step1(m, d)
-            dq = ik.joint_increment()
-            d.ctrl[arm] = d.qpos[q] + dq
-            self._step2(m, d)
-            for _ in range(self._substeps - 1):
-                if self._hold_increment:  # see ControlParams.hold_increment
-                    d.ctrl[arm] = d.qpos[q] + dq
-                self._mj_step(m, d)
+            step1(m, d)
+            dq = servo()  # IK on the current kinematics and the arm's servo targets, one pass
+            step2(m, d)
+            for _ in range(held):
+                hold(dq)
+                mj_step(m, d)
+            for _ in range(free):
+                mj_step(m, d)
         self._mujoco.mj_kinematics(m, d)
-        self._last_action = a.copy()
+        self._last_action = a
         self._update()
         return self._obs
 
     # ------------------------------------------------------------------------------------ cached views
-    def _update(self) -> None:
-        """Compute everything a step is asked for: observations, poses, signals, success."""
-        d = self.data
-        h = self._hand
-        hand_rot = d.xmat[h].reshape(3, 3)
-        eef = d.xpos[h] + hand_rot @ self._eef_offset
-        self._eef_pos = eef
+    def _views(self) -> None:
+        """Views into the data that every step reads, and the buffers it writes.
+
+        A step's float64 results go to one staging vector (``_stage``) in ``OBS_LAYOUT`` order; the step's
+        observations are one float32 copy of it, each key a slice. The staged float64 values also serve the
+        poses and signals, which are computed from them only when asked for."""
+        m, d = self.model, self.data
+        self._ctrl_fingers = d.ctrl[self._finger_ctrl]
+        self._qpos_robot = d.qpos[self._robot_q]
+        self._qvel_robot = d.qvel[self._robot_v]
+        self._cubes_q = d.qpos[self._cube_block].reshape(len(CUBES), 7)
+        self._cube_xmat = d.xmat[self._cube_bodies[0]:self._cube_bodies[-1] + 1].reshape(-1, 3, 3)
+        self._hand_rot = d.xmat[self._hand].reshape(3, 3)
+        self._hand_quat = d.xquat[self._hand]
+        self._eef_site = d.site_xpos[m.site("eef_frame").id]  # hand + hand rotation @ eef_offset
+        self._stage = np.zeros(sum(n for _, n in OBS_LAYOUT))
+        self._obs_slices: list[tuple[str, slice]] = []
+        views: dict[str, np.ndarray] = {}
+        start = 0
+        for name, n in OBS_LAYOUT:
+            self._obs_slices.append((name, slice(start, start + n)))
+            views[name] = self._stage[start:start + n]
+            start += n
+        k = len(CUBES)
+        self._st_actions, self._st_joint_pos, self._st_joint_vel = views["actions"], views["joint_pos"], views["joint_vel"]
+        self._st_cubes = views["object"][:7 * k].reshape(k, 7)
+        self._st_rel_eef = views["object"][7 * k:10 * k].reshape(k, 3)
+        rel = views["object"][10 * k:].reshape(-1, 3)  # cube_1 - cube_2, cube_2 - cube_3, cube_1 - cube_3
+        self._st_rel_chain, self._st_rel_ends = rel[:2], rel[2]
+        self._st_cube_pos = views["cube_positions"].reshape(k, 3)
+        self._st_cube_quat = views["cube_orientations"].reshape(k, 4)
+        self._eef_pos = views["eef_pos"]
+        self._st_eef_quat, self._st_gripper = views["eef_quat"], views["gripper_pos"]
+        self._cube_pos = dict(zip(CUBES, self._st_cube_pos, strict=True))
+        self._fingers = np.zeros(len(FINGER_JOINTS))
         self._eef_pose = np.eye(4)
-        self._eef_pose[:3, :3] = hand_rot
-        self._eef_pose[:3, 3] = eef
-        q = d.qpos[self._robot_q].copy()
-        self._fingers = q[7:9]
-        cubes = d.qpos[self._cube_block].reshape(len(CUBES), 7)  # (pos, quat) per cube, in CUBES order
+        self._eef_rot = self._eef_pose[:3, :3]
+        self._cube_rot = np.zeros((k, 3, 3))
+        self._cube_poses: dict[str, np.ndarray] | None = None
+        self._signals: dict[str, bool] | None = None
+        self._success: bool | None = None
+        self._stage_compiled = None
+        if self._ik.compiled is not None:  # the same staging, compiled (``kernel.stage``)
+            self._stage_compiled = deps.physics_kernel().stage
+            self._stage_args = (
+                self._qpos_robot, self._default_q, self._qvel_robot, self._cubes_q, self._eef_site, self._hand_quat,
+                self._hand_rot, self._cube_xmat, self._st_actions, self._st_joint_pos, self._st_joint_vel,
+                self._st_cubes, self._st_rel_eef, self._st_rel_chain, self._st_rel_ends, self._st_cube_pos,
+                self._st_cube_quat, self._eef_pos, self._st_eef_quat, self._st_gripper, self._fingers,
+                self._eef_rot, self._cube_rot)
+
+    def _update(self) -> None:
+        """Stage everything a step is asked for; the observations now, poses and signals when asked."""
+        if self._stage_compiled is not None:
+            self._stage_compiled(self._last_action, *self._stage_args)
+        else:
+            self._stage_numpy()
+        obs = self._stage.astype(np.float32)
+        self._obs = {name: obs[part] for name, part in self._obs_slices}
+        self._cube_poses = self._signals = self._success = None
+
+    def _stage_numpy(self) -> None:
+        cubes = self._cubes_q  # (pos, quat) per cube, in CUBES order
         pos = cubes[:, :3]
-        poses = np.zeros((len(CUBES), 4, 4))
-        poses[:, :3, :3] = d.xmat[self._cube_bodies].reshape(-1, 3, 3)
-        poses[:, :3, 3] = pos
-        poses[:, 3, 3] = 1.0
-        self._cube_poses = dict(zip(CUBES, poses, strict=True))
-        self._cube_pos = dict(zip(CUBES, pos, strict=True))
-        f32 = np.float32
-        rel = np.concatenate([(pos - eef).reshape(-1), pos[0] - pos[1], pos[1] - pos[2], pos[0] - pos[2]])
-        self._obs = {
-            "actions": self._last_action.astype(f32),
-            "joint_pos": (q - self._default_q).astype(f32),
-            "joint_vel": d.qvel[self._robot_v].astype(f32),
-            "object": np.concatenate([cubes.reshape(-1), rel]).astype(f32),
-            "cube_positions": pos.reshape(-1).astype(f32),
-            "cube_orientations": cubes[:, 3:].reshape(-1).astype(f32),
-            "eef_pos": eef.astype(f32),
-            "eef_quat": d.xquat[h].astype(f32),
-            "gripper_pos": np.array([q[7], -q[8]], dtype=f32),
-        }
-        th = self.task.thresholds
-        self._signals = subtask_signals(self._cube_pos, eef, self._fingers, th)
-        self._success = cubes_stacked(self._cube_pos, self._fingers, th)
+        eef = self._eef_pos
+        np.copyto(eef, self._eef_site)
+        np.copyto(self._st_actions, self._last_action)
+        np.subtract(self._qpos_robot, self._default_q, out=self._st_joint_pos)
+        np.copyto(self._st_joint_vel, self._qvel_robot)
+        np.copyto(self._st_cubes, cubes)
+        np.subtract(pos, eef, out=self._st_rel_eef)
+        np.subtract(pos[:2], pos[1:], out=self._st_rel_chain)
+        np.subtract(pos[0], pos[2], out=self._st_rel_ends)
+        np.copyto(self._st_cube_pos, pos)
+        np.copyto(self._st_cube_quat, cubes[:, 3:])
+        np.copyto(self._st_eef_quat, self._hand_quat)
+        fingers = self._fingers
+        np.copyto(fingers, self._qpos_robot[7:9])
+        self._st_gripper[0] = fingers[0]
+        self._st_gripper[1] = -fingers[1]
+        np.copyto(self._eef_rot, self._hand_rot)
+        np.copyto(self._cube_rot, self._cube_xmat)
 
     def observations(self) -> dict[str, np.ndarray]:
         return self._obs
@@ -249,15 +308,27 @@ class FrankaStackTwin:
     def get_robot_eef_pose(self, eef_name: str = EEF) -> np.ndarray:
         if eef_name != EEF:
             raise KeyError(f"unknown end effector {eef_name!r}; this task has {EEF!r}")
-        return self._eef_pose.copy()
+        pose = self._eef_pose.copy()
+        pose[:3, 3] = self._eef_pos
+        return pose
 
     def get_object_poses(self) -> dict[str, np.ndarray]:
+        if self._cube_poses is None:
+            poses = np.zeros((len(CUBES), 4, 4))
+            poses[:, :3, :3] = self._cube_rot
+            poses[:, :3, 3] = self._st_cube_pos
+            poses[:, 3, 3] = 1.0
+            self._cube_poses = dict(zip(CUBES, poses, strict=True))
         return {n: p.copy() for n, p in self._cube_poses.items()}
 
     def get_subtask_term_signals(self) -> dict[str, bool]:
+        if self._signals is None:
+            self._signals = subtask_signals(self._cube_pos, self._eef_pos, self._fingers, self.task.thresholds)
         return dict(self._signals)
 
     def is_success(self) -> bool:
+        if self._success is None:
+            self._success = cubes_stacked(self._cube_pos, self._fingers, self.task.thresholds)
         return self._success
 
     def processed_action(self) -> np.ndarray:

@@ -216,9 +216,19 @@ def build_spec(params: TwinParams) -> Any:
     return spec
 
 
+# Frames on the hand that the controller and the observations read at every physics step, as sites so
+# that MuJoCo's kinematics computes their poses (hand position + hand rotation @ offset, as before) and
+# ``mj_jacSite`` their Jacobians. A group no camera draws; the render-only model does not have them.
+HAND_SITES = {"ik_frame": "ik_offset", "eef_frame": "eef_offset", "jacobian_reference": "jacobian_reference"}
+_HIDDEN_SITE_GROUP = 5
+
+
 def build_model(params: TwinParams) -> Any:
     """Compile the scene; MuJoCo's compile errors become BackendUnavailable (a broken model install)."""
     spec = build_spec(params)
+    hand = spec.body("panda_hand")
+    for name, offset in HAND_SITES.items():
+        hand.add_site(name=name, pos=list(getattr(params.control, offset)), group=_HIDDEN_SITE_GROUP)
     try:
         return spec.compile()
     except ValueError as exc:
