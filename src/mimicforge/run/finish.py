@@ -36,7 +36,7 @@ from mimicforge.outputs import OutputPaths, demo_keys, read_metrics, recorded_me
 
 log = logging.getLogger(__name__)
 
-MERGE_BATCH = 64  # shard demos appended per commit: a kill inside the merge redoes at most this many
+MERGE_BATCH = 1024  # shard demos appended per commit: a kill inside the merge redoes at most this many
 Key = tuple[int, int]  # (worker, attempt)
 
 # Called with a label after each unit of work (a commit of the merge, a renamed folder, a finished step); a seam
@@ -67,15 +67,15 @@ def finish_shards(out: OutputPaths, shards: Sequence[ShardFiles], *, limit: int 
                   images: Path | None = None, staging: Sequence[Path] = ()) -> MergeOutcome:
     """Merge ``shards`` into ``out`` (at most ``limit`` demos in ``out.dataset``; None: all), place their frames
     under ``images`` (the dataset's own image folder), rebuild the metrics, then delete ``staging``."""
-    added, discarded = _merge(out.dataset, [s.paths.dataset for s in shards], limit, config_text)
+    keys = {p: demo_keys(p) for s in shards for p in (s.paths.dataset, s.paths.failed)}  # read once: they stay
+    added, discarded, final = _merge(out.dataset, [s.paths.dataset for s in shards], keys, limit, config_text)
     checkpoint("merged")
-    _merge(out.failed, [s.paths.failed for s in shards], None, config_text)
+    _, _, final_failed = _merge(out.failed, [s.paths.failed for s in shards], keys, None, config_text)
     checkpoint("merged failures")
-    final = _final_names(out.dataset, [s.paths.dataset for s in shards])
     if images is not None:
-        _place_images(images, shards, final)
+        _place_images(images, shards, keys, final)
     checkpoint("images placed")
-    _rebuild_metrics(out, shards, final, _final_names(out.failed, [s.paths.failed for s in shards]))
+    _rebuild_metrics(out, shards, keys, final, final_failed)
     checkpoint("metrics rebuilt")
     for path in staging:
         shutil.rmtree(path, ignore_errors=True)
@@ -102,12 +102,16 @@ def _file_identity(paths: Sequence[Path]) -> tuple[str, int]:
     return "", 0
 
 
-def _merge(target: Path, shard_files: Sequence[Path], limit: int | None, config_text: str) -> tuple[int, int]:
-    """Append the shard demos ``target`` does not hold yet; returns (appended, left out by ``limit``)."""
+def _merge(target: Path, shard_files: Sequence[Path], keys: dict[Path, dict[Key, str]], limit: int | None,
+           config_text: str) -> tuple[int, int, dict[Key, str]]:
+    """Append the shard demos ``target`` does not hold yet; returns (appended, left out by ``limit``, the name in
+    ``target`` of every shard demo it holds now)."""
     have = demo_keys(target)
+    ours = set().union(*(keys[p] for p in shard_files)) if shard_files else set()
+    final = {key: name for key, name in have.items() if key in ours}
     fresh: list[tuple[int, int, Path, str]] = []  # (attempt, worker, shard file, demo name)
     for path in shard_files:
-        fresh += [(a, w, path, name) for (w, a), name in demo_keys(path).items() if (w, a) not in have]
+        fresh += [(a, w, path, name) for (w, a), name in keys[path].items() if (w, a) not in have]
     fresh.sort()
     discarded = 0
     if limit is not None:
@@ -115,7 +119,7 @@ def _merge(target: Path, shard_files: Sequence[Path], limit: int | None, config_
         discarded = max(0, len(fresh) - room)
         fresh = fresh[:room]
     if not fresh:
-        return 0, discarded
+        return 0, discarded, final
     env_name, format_version = _file_identity([target, *shard_files])
     files: dict[Path, h5py.File] = {}
     try:
@@ -128,26 +132,22 @@ def _merge(target: Path, shard_files: Sequence[Path], limit: int | None, config_
                     if path not in files:
                         files[path] = h5py.File(path, "r", locking=False)
                     groups.append(files[path][layout.DATA][name])
-                writer.copy_demos(groups, last=start + MERGE_BATCH >= len(fresh))
+                names = writer.copy_demos(groups, last=start + MERGE_BATCH >= len(fresh))
+                final.update({(w, a): name for (a, w, _, _), name in zip(batch, names)})
                 checkpoint(f"merge commit {start // MERGE_BATCH}")
     finally:
         for f in files.values():
             f.close()
-    return len(fresh), discarded
+    return len(fresh), discarded, final
 
 
-def _final_names(target: Path, shard_files: Sequence[Path]) -> dict[Key, str]:
-    """For every shard demo in ``target``, its name there."""
-    keys = set().union(*(demo_keys(p) for p in shard_files)) if shard_files else set()
-    return {key: name for key, name in demo_keys(target).items() if key in keys}
-
-
-def _place_images(images: Path, shards: Sequence[ShardFiles], final: dict[Key, str]) -> None:
+def _place_images(images: Path, shards: Sequence[ShardFiles], keys: dict[Path, dict[Key, str]],
+                  final: dict[Key, str]) -> None:
     """Rename each merged shard demo's frame folders to its final demo's folders under ``images``."""
     for shard in shards:
         if shard.images is None or not shard.images.is_dir():
             continue
-        committed = {name: key for key, name in demo_keys(shard.paths.dataset).items()}
+        committed = {name: key for key, name in keys[shard.paths.dataset].items()}
         for stream in sorted(p for p in shard.images.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for entry in sorted(stream.iterdir()):
                 m = _FRAMES.match(entry.name)
@@ -168,13 +168,13 @@ def _place_images(images: Path, shards: Sequence[ShardFiles], final: dict[Key, s
                 checkpoint(f"placed {stream.name}/{name}")
 
 
-def _rebuild_metrics(out: OutputPaths, shards: Sequence[ShardFiles], final: dict[Key, str],
-                     final_failed: dict[Key, str]) -> None:
+def _rebuild_metrics(out: OutputPaths, shards: Sequence[ShardFiles], keys: dict[Path, dict[Key, str]],
+                     final: dict[Key, str], final_failed: dict[Key, str]) -> None:
     """OUT's metrics with one record per shard attempt, its ``demo`` the final name (None: not kept); every line
     of an attempt that no shard made stays as it was, in its place."""
     shard_keys: set[Key] = set()
     for s in shards:
-        shard_keys |= set(demo_keys(s.paths.dataset)) | set(demo_keys(s.paths.failed))
+        shard_keys |= set(keys[s.paths.dataset]) | set(keys[s.paths.failed])
         shard_keys |= {_key(r) for r in read_metrics(s.paths.metrics) if isinstance(r.get("attempt"), int)}
     if not shard_keys:
         return
