@@ -30,7 +30,7 @@ from typing import Any
 
 import h5py
 
-from mimicforge.datasets import DatasetWriter, layout, quaternions
+from mimicforge.datasets import DatasetWriter, layout, lock, quaternions
 from mimicforge.errors import OutputExistsError
 from mimicforge.outputs import OutputPaths, demo_keys, read_metrics, recorded_metrics, write_text_atomic
 
@@ -66,7 +66,14 @@ class MergeOutcome:
 def finish_shards(out: OutputPaths, shards: Sequence[ShardFiles], *, limit: int | None, config_text: str,
                   images: Path | None = None, staging: Sequence[Path] = ()) -> MergeOutcome:
     """Merge ``shards`` into ``out`` (at most ``limit`` demos in ``out.dataset``; None: all), place their frames
-    under ``images`` (the dataset's own image folder), rebuild the metrics, then delete ``staging``."""
+    under ``images`` (the dataset's own image folder), rebuild the metrics, then delete ``staging``. Holds OUT's
+    lock throughout (re-entrant: the run calling it holds it already)."""
+    with lock.held(out.dataset):
+        return _finish(out, shards, limit, config_text, images, staging)
+
+
+def _finish(out: OutputPaths, shards: Sequence[ShardFiles], limit: int | None, config_text: str,
+            images: Path | None, staging: Sequence[Path]) -> MergeOutcome:
     keys = {p: demo_keys(p) for s in shards for p in (s.paths.dataset, s.paths.failed)}  # read once: they stay
     added, discarded, final = _merge(out.dataset, [s.paths.dataset for s in shards], keys, limit, config_text)
     checkpoint("merged")
