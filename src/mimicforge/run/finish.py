@@ -97,16 +97,15 @@ def count_demos(path: Path) -> int:
         return 0 if data is None else sum(layout.demo_index(k) is not None for k in data.keys())
 
 
-def _file_identity(paths: Sequence[Path]) -> tuple[str, int]:
-    """env_name and dataset format of the first of ``paths`` that exists (the target, else a shard)."""
-    for p in paths:
-        if p.exists():
-            with h5py.File(p, "r", locking=False) as f:
-                data = f.get(layout.DATA)
-                raw = data.attrs.get(layout.ATTR_ENV_ARGS, "{}") if data is not None else "{}"
-                args = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-                return str(args.get("env_name", "")), quaternions.read_format_version(f.attrs, p)
-    return "", 0
+def _env_args(path: Path) -> tuple[dict[str, Any], int] | None:
+    """The ``env_args`` and dataset format of a file, if it exists."""
+    if not path.exists():
+        return None
+    with h5py.File(path, "r", locking=False) as f:
+        data = f.get(layout.DATA)
+        raw = data.attrs.get(layout.ATTR_ENV_ARGS, "{}") if data is not None else "{}"
+        args = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+        return (args if isinstance(args, dict) else {}), quaternions.read_format_version(f.attrs, path)
 
 
 def _merge(target: Path, shard_files: Sequence[Path], keys: dict[Path, dict[Key, str]], limit: int | None,
@@ -127,11 +126,16 @@ def _merge(target: Path, shard_files: Sequence[Path], keys: dict[Path, dict[Key,
         fresh = fresh[:room]
     if not fresh:
         return 0, discarded, final
-    env_name, format_version = _file_identity([target, *shard_files])
+    # The shards' env_args (an engine's sim_args, as a one-process run records them) join OUT's.
+    found = _env_args(fresh[0][2])  # a shard with demos to append: it exists
+    assert found is not None
+    shard_args, format_version = found
+    own = _env_args(target)
+    env_name = str((own[0] if own is not None else shard_args).get("env_name", ""))
     files: dict[Path, h5py.File] = {}
     try:
         with DatasetWriter(target, env_name=env_name, mode="append", format_version=format_version,
-                           data_attrs={layout.ATTR_CONFIG: config_text}) as writer:
+                           env_args=shard_args, data_attrs={layout.ATTR_CONFIG: config_text}) as writer:
             for start in range(0, len(fresh), MERGE_BATCH):
                 batch = fresh[start:start + MERGE_BATCH]
                 groups = []
