@@ -117,6 +117,7 @@ _FINAL = re.compile(r"^demo_(\d+)$")
 
 class ImageFolders:
     """The image-folder protocol both engines follow, so a crash never leaves a half-written demo folder.
+    ``output_dir`` is a dataset's own image folder (``dataset_images``), or a worker shard's.
 
     Frames of demo ``k`` are written into ``<camera>_<modality>/.demo_<k>.partial`` and renamed to
     ``demo_<k>`` only after the demo is committed to the HDF5 file. A run killed between the commit and
@@ -140,6 +141,8 @@ class ImageFolders:
         cut short by a crash and drops folders of demos the dataset does not hold."""
         if mode == "create":
             self.check_unused()
+        elif mode == "overwrite":  # the folder is the dataset's own: every stream of the former run goes
+            shutil.rmtree(self.output_dir, ignore_errors=True)
         for cam, mod in self.streams:
             d = self.stream_dir(cam, mod)
             d.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,8 @@ from tests.conftest import REPO
 from tests.datasets.episodes import make_episode
 
 ENV = "Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0"
-HOLD = "import sys, time\nfrom mimicforge.datasets import lock\nwith lock.held(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(600)\n"
+HOLD = ("import sys, time\nfrom mimicforge.datasets import lock\nwith lock.held(sys.argv[1]):\n"
+        "    print('held', flush=True)\n    time.sleep(600)\n")
 
 
 def holder(path):

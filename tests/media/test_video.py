@@ -68,7 +68,8 @@ def test_old_layout_is_read_with_a_hint_and_another_runs_frames_are_refused(cli,
     with caplog.at_level(logging.WARNING):
         assert len(list(preview_frames(ds, "demo_4", cams))) == demo_steps(ds, "demo_4")
     hints = [r.getMessage() for r in caplog.records if "old image layout" in r.getMessage()]
-    assert len(hints) == 1 and f"mv {tmp_path / 'output' / 'table_cam_rgb'} {tmp_path / 'output' / 'human'}/" in hints[0]
+    old, own = tmp_path / "output" / "table_cam_rgb", tmp_path / "output" / "human"
+    assert len(hints) == 1 and f"mv {old} {own}/" in hints[0]
     write_frames(tmp_path / "output" / "human", 0, 285)
     r = cli("preview", str(ds), "--demo", "0", "--cameras", "table_cam", "--output-dir", str(tmp_path / "output"),
             "--out", str(tmp_path / "p.mp4"))

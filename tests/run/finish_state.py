@@ -30,6 +30,7 @@ ORIGINAL_LENGTHS = (11, 12, 13, 14)
 # (worker, attempt, length); worker w's shard holds its demos in this order
 SHARD_DEMOS = ((0, 2, 21), (1, 0, 22), (0, 3, 23), (1, 1, 24), (0, 4, 25), (1, 2, 26))
 LIMIT = 8  # demos OUT may hold: the 4 originals and the first 4 fresh ones by (attempt, worker)
+SIM_ARGS = {"sim_args": {"dt": 0.01, "decimation": 5}}  # what the engine records in the shards' env_args
 
 
 def paths(root: Path) -> dict[str, Path]:
@@ -58,7 +59,7 @@ def build(root: Path) -> None:
         shard = OutputPaths.beside(p["shards"] / f"worker_{worker}.hdf5")
         shard.dataset.parent.mkdir(parents=True, exist_ok=True)
         lines = []
-        with DatasetWriter(shard.dataset, env_name=ENV, mode="create", durable=False) as w:
+        with DatasetWriter(shard.dataset, env_name=ENV, mode="create", durable=False, env_args=SIM_ARGS) as w:
             for wk, attempt, n in SHARD_DEMOS:
                 if wk != worker:
                     continue

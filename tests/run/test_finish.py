@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import pytest
 
 from mimicforge.outputs import read_metrics
@@ -43,6 +44,8 @@ def assert_finished(root: Path, originals: list[tuple[str, int]]) -> None:
     for (_, n), folder in zip(demos, folders):
         assert len(list(folder.iterdir())) == n + 1, f"{folder} holds another demo's frames"
     assert not p["shards"].exists() and not (p["images"] / ".shards").exists()
+    with h5py.File(p["out"], "r") as f:  # the engine's sim_args join OUT's env_args, as in a one-process run
+        assert json.loads(f["data"].attrs["env_args"]) == {"env_name": state.ENV, "type": 2, **state.SIM_ARGS}
     recs = list(read_metrics(p["out"].with_name("gen.metrics.jsonl")))
     shard = [r for r in recs if (r["worker"], r["attempt"]) != (0, 0)]
     assert len(recs) == 1 + len(state.SHARD_DEMOS) and len({(r["worker"], r["attempt"]) for r in shard}) == 6
@@ -100,3 +103,18 @@ def test_metrics_keep_lines_of_attempts_no_shard_made(tmp_path):
     state.finish(tmp_path)
     first = json.loads(state.paths(tmp_path)["out"].with_name("gen.metrics.jsonl").read_text().splitlines()[0])
     assert (first["worker"], first["attempt"], first["demo"]) == (0, 0, "demo_3")
+
+
+@pytest.mark.parametrize("kill_at", [3, 8])  # between two commits of the merge; after the first frame folder placed
+def test_generate_resume_after_a_killed_finish_ends_with_exactly_n(cli, real_dataset, tmp_path, kill_at):
+    """The same state finished by the command a user runs: ``generate --resume --workers 2`` finishes what the
+    killed finish left, finds the goal reached and starts no worker."""
+    state.build(tmp_path)
+    originals = state.action_hashes(state.paths(tmp_path)["out"])
+    assert finish_in_child(tmp_path, kill_at).returncode == -signal.SIGKILL
+    r = cli("generate", "--input", str(real_dataset), "--output", str(tmp_path / "gen.hdf5"), "--resume",
+            "--workers", "2", "--num-trials", str(state.LIMIT), "--cameras", "table_cam", "--output-dir",
+            str(tmp_path / "output"), "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout)["successes"] == state.LIMIT
+    assert_finished(tmp_path, originals)

@@ -208,16 +208,18 @@ def test_cameras_write_folders_for_successes_only(cli, real_dataset, tmp_path):
 
     with DatasetReader(out) as rd:
         lengths = {n: rd.length(n) for n in rd.demo_names}
-    assert sorted(p.name for p in (tmp_path / "output").iterdir()) == ["table_cam_rgb", "table_cam_semantic_segmentation"]
+    images = tmp_path / "output" / "gen"  # the dataset's own image folder
+    assert [p.name for p in (tmp_path / "output").iterdir()] == ["gen"]
+    assert sorted(p.name for p in images.iterdir()) == ["table_cam_rgb", "table_cam_semantic_segmentation"]
     for stream in ("table_cam_rgb", "table_cam_semantic_segmentation"):
-        folders = sorted(p.name for p in (tmp_path / "output" / stream).iterdir())
+        folders = sorted(p.name for p in (images / stream).iterdir())
         assert folders == sorted(lengths)  # successes only, numbered like the HDF5 demos
         for demo, t in lengths.items():
-            steps = sorted((tmp_path / "output" / stream / demo).iterdir())
+            steps = sorted((images / stream / demo).iterdir())
             assert [p.name for p in steps] == [f"step_{i:04d}.png" for i in range(t + 1)]
-    img = iio.imread(tmp_path / "output" / "table_cam_semantic_segmentation" / "demo_0" / "step_0000.png")
+    img = iio.imread(images / "table_cam_semantic_segmentation" / "demo_0" / "step_0000.png")
     assert img.shape == (36, 64, 4) and img.dtype == np.uint8
     # the frames are the recorded states: the last one shows the final stack (every cube colour visible)
-    last = iio.imread(tmp_path / "output" / "table_cam_semantic_segmentation" / "demo_1" / f"step_{lengths['demo_1']:04d}.png")
+    last = iio.imread(images / "table_cam_semantic_segmentation" / "demo_1" / f"step_{lengths['demo_1']:04d}.png")
     colours = {tuple(int(v) for v in c) for c in last.reshape(-1, 4)}
     assert {(255, 36, 66, 255), (255, 184, 48, 255), (55, 255, 139, 255)} <= colours

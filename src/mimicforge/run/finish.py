@@ -30,13 +30,13 @@ from typing import Any
 
 import h5py
 
-from mimicforge.datasets import DatasetWriter, layout, quaternions
+from mimicforge.datasets import DatasetWriter, layout, lock, quaternions
 from mimicforge.errors import OutputExistsError
 from mimicforge.outputs import OutputPaths, demo_keys, read_metrics, recorded_metrics, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-MERGE_BATCH = 64  # shard demos appended per commit: a kill inside the merge redoes at most this many
+MERGE_BATCH = 1024  # shard demos appended per commit: a kill inside the merge redoes at most this many
 Key = tuple[int, int]  # (worker, attempt)
 
 # Called with a label after each unit of work (a commit of the merge, a renamed folder, a finished step); a seam
@@ -66,16 +66,23 @@ class MergeOutcome:
 def finish_shards(out: OutputPaths, shards: Sequence[ShardFiles], *, limit: int | None, config_text: str,
                   images: Path | None = None, staging: Sequence[Path] = ()) -> MergeOutcome:
     """Merge ``shards`` into ``out`` (at most ``limit`` demos in ``out.dataset``; None: all), place their frames
-    under ``images`` (the dataset's own image folder), rebuild the metrics, then delete ``staging``."""
-    added, discarded = _merge(out.dataset, [s.paths.dataset for s in shards], limit, config_text)
+    under ``images`` (the dataset's own image folder), rebuild the metrics, then delete ``staging``. Holds OUT's
+    lock throughout (re-entrant: the run calling it holds it already)."""
+    with lock.held(out.dataset):
+        return _finish(out, shards, limit, config_text, images, staging)
+
+
+def _finish(out: OutputPaths, shards: Sequence[ShardFiles], limit: int | None, config_text: str,
+            images: Path | None, staging: Sequence[Path]) -> MergeOutcome:
+    keys = {p: demo_keys(p) for s in shards for p in (s.paths.dataset, s.paths.failed)}  # read once: they stay
+    added, discarded, final = _merge(out.dataset, [s.paths.dataset for s in shards], keys, limit, config_text)
     checkpoint("merged")
-    _merge(out.failed, [s.paths.failed for s in shards], None, config_text)
+    _, _, final_failed = _merge(out.failed, [s.paths.failed for s in shards], keys, None, config_text)
     checkpoint("merged failures")
-    final = _final_names(out.dataset, [s.paths.dataset for s in shards])
     if images is not None:
-        _place_images(images, shards, final)
+        _place_images(images, shards, keys, final)
     checkpoint("images placed")
-    _rebuild_metrics(out, shards, final, _final_names(out.failed, [s.paths.failed for s in shards]))
+    _rebuild_metrics(out, shards, keys, final, final_failed)
     checkpoint("metrics rebuilt")
     for path in staging:
         shutil.rmtree(path, ignore_errors=True)
@@ -90,24 +97,27 @@ def count_demos(path: Path) -> int:
         return 0 if data is None else sum(layout.demo_index(k) is not None for k in data.keys())
 
 
-def _file_identity(paths: Sequence[Path]) -> tuple[str, int]:
-    """env_name and dataset format of the first of ``paths`` that exists (the target, else a shard)."""
-    for p in paths:
-        if p.exists():
-            with h5py.File(p, "r", locking=False) as f:
-                data = f.get(layout.DATA)
-                raw = data.attrs.get(layout.ATTR_ENV_ARGS, "{}") if data is not None else "{}"
-                args = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-                return str(args.get("env_name", "")), quaternions.read_format_version(f.attrs, p)
-    return "", 0
+def _env_args(path: Path) -> tuple[dict[str, Any], int] | None:
+    """The ``env_args`` and dataset format of a file, if it exists."""
+    if not path.exists():
+        return None
+    with h5py.File(path, "r", locking=False) as f:
+        data = f.get(layout.DATA)
+        raw = data.attrs.get(layout.ATTR_ENV_ARGS, "{}") if data is not None else "{}"
+        args = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+        return (args if isinstance(args, dict) else {}), quaternions.read_format_version(f.attrs, path)
 
 
-def _merge(target: Path, shard_files: Sequence[Path], limit: int | None, config_text: str) -> tuple[int, int]:
-    """Append the shard demos ``target`` does not hold yet; returns (appended, left out by ``limit``)."""
+def _merge(target: Path, shard_files: Sequence[Path], keys: dict[Path, dict[Key, str]], limit: int | None,
+           config_text: str) -> tuple[int, int, dict[Key, str]]:
+    """Append the shard demos ``target`` does not hold yet; returns (appended, left out by ``limit``, the name in
+    ``target`` of every shard demo it holds now)."""
     have = demo_keys(target)
+    ours = set().union(*(keys[p] for p in shard_files)) if shard_files else set()
+    final = {key: name for key, name in have.items() if key in ours}
     fresh: list[tuple[int, int, Path, str]] = []  # (attempt, worker, shard file, demo name)
     for path in shard_files:
-        fresh += [(a, w, path, name) for (w, a), name in demo_keys(path).items() if (w, a) not in have]
+        fresh += [(a, w, path, name) for (w, a), name in keys[path].items() if (w, a) not in have]
     fresh.sort()
     discarded = 0
     if limit is not None:
@@ -115,12 +125,17 @@ def _merge(target: Path, shard_files: Sequence[Path], limit: int | None, config_
         discarded = max(0, len(fresh) - room)
         fresh = fresh[:room]
     if not fresh:
-        return 0, discarded
-    env_name, format_version = _file_identity([target, *shard_files])
+        return 0, discarded, final
+    # The shards' env_args (an engine's sim_args, as a one-process run records them) join OUT's.
+    found = _env_args(fresh[0][2])  # a shard with demos to append: it exists
+    assert found is not None
+    shard_args, format_version = found
+    own = _env_args(target)
+    env_name = str((own[0] if own is not None else shard_args).get("env_name", ""))
     files: dict[Path, h5py.File] = {}
     try:
         with DatasetWriter(target, env_name=env_name, mode="append", format_version=format_version,
-                           data_attrs={layout.ATTR_CONFIG: config_text}) as writer:
+                           env_args=shard_args, data_attrs={layout.ATTR_CONFIG: config_text}) as writer:
             for start in range(0, len(fresh), MERGE_BATCH):
                 batch = fresh[start:start + MERGE_BATCH]
                 groups = []
@@ -128,26 +143,22 @@ def _merge(target: Path, shard_files: Sequence[Path], limit: int | None, config_
                     if path not in files:
                         files[path] = h5py.File(path, "r", locking=False)
                     groups.append(files[path][layout.DATA][name])
-                writer.copy_demos(groups, last=start + MERGE_BATCH >= len(fresh))
+                names = writer.copy_demos(groups, last=start + MERGE_BATCH >= len(fresh))
+                final.update({(w, a): name for (a, w, _, _), name in zip(batch, names)})
                 checkpoint(f"merge commit {start // MERGE_BATCH}")
     finally:
         for f in files.values():
             f.close()
-    return len(fresh), discarded
+    return len(fresh), discarded, final
 
 
-def _final_names(target: Path, shard_files: Sequence[Path]) -> dict[Key, str]:
-    """For every shard demo in ``target``, its name there."""
-    keys = set().union(*(demo_keys(p) for p in shard_files)) if shard_files else set()
-    return {key: name for key, name in demo_keys(target).items() if key in keys}
-
-
-def _place_images(images: Path, shards: Sequence[ShardFiles], final: dict[Key, str]) -> None:
+def _place_images(images: Path, shards: Sequence[ShardFiles], keys: dict[Path, dict[Key, str]],
+                  final: dict[Key, str]) -> None:
     """Rename each merged shard demo's frame folders to its final demo's folders under ``images``."""
     for shard in shards:
         if shard.images is None or not shard.images.is_dir():
             continue
-        committed = {name: key for key, name in demo_keys(shard.paths.dataset).items()}
+        committed = {name: key for key, name in keys[shard.paths.dataset].items()}
         for stream in sorted(p for p in shard.images.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for entry in sorted(stream.iterdir()):
                 m = _FRAMES.match(entry.name)
@@ -168,13 +179,13 @@ def _place_images(images: Path, shards: Sequence[ShardFiles], final: dict[Key, s
                 checkpoint(f"placed {stream.name}/{name}")
 
 
-def _rebuild_metrics(out: OutputPaths, shards: Sequence[ShardFiles], final: dict[Key, str],
-                     final_failed: dict[Key, str]) -> None:
+def _rebuild_metrics(out: OutputPaths, shards: Sequence[ShardFiles], keys: dict[Path, dict[Key, str]],
+                     final: dict[Key, str], final_failed: dict[Key, str]) -> None:
     """OUT's metrics with one record per shard attempt, its ``demo`` the final name (None: not kept); every line
     of an attempt that no shard made stays as it was, in its place."""
     shard_keys: set[Key] = set()
     for s in shards:
-        shard_keys |= set(demo_keys(s.paths.dataset)) | set(demo_keys(s.paths.failed))
+        shard_keys |= set(keys[s.paths.dataset]) | set(keys[s.paths.failed])
         shard_keys |= {_key(r) for r in read_metrics(s.paths.metrics) if isinstance(r.get("attempt"), int)}
     if not shard_keys:
         return

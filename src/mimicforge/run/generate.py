@@ -1,9 +1,10 @@
 """``mimicforge generate`` on the embedded engine: resolve inputs and outputs, loop attempts to the goal.
 
 Stops when the goal is reached (N successes, Isaac Lab's ``generation_guarantee``, or N attempts), when
-``max_consecutive_failures`` attempts fail in a row (``GenerationStalled``: a run that cannot succeed
-must not loop forever), or on SIGINT / SIGTERM, which finish the current write and raise ``Interrupted``
-(exit 130 / 143) with every file valid.
+``max_consecutive_failures`` attempts fail in a row or no attempt finished in ``stall_timeout`` seconds (checked
+at every step of an attempt; ``GenerationStalled``: a run that cannot succeed must not loop forever), or on
+SIGINT / SIGTERM, which finish the current write and raise ``Interrupted`` (exit 130 / 143) with every file
+valid. The run holds its output's lock (``datasets.lock``) from its start to its end.
 """
 
 from __future__ import annotations

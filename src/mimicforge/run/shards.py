@@ -119,12 +119,13 @@ def _next_index(out: OutputPaths) -> int:
 
 # ------------------------------------------------------------------ one shard: quota, opening, attempts
 def shard_quotas(cfg: RunConfig, shards: int, resumed: Resumed, *, independent: bool) -> dict[int, int | None]:
-    """What each shard may do. With stop_on = attempts: attempt indices below its exact share of N (no race
-    at the end). With stop_on = successes: no limit when a supervisor stops every shard at the goal, or, for
-    ``independent`` shards (Ray tasks), an equal share of the successes still needed, rounded up (the merge
-    keeps exactly N)."""
+    """What each shard may do. With stop_on = attempts: attempt indices below its next one plus its exact share
+    of the attempts still to make, counted over every worker that ever wrote the output (the worker count may
+    have changed since), so no race at the end. With stop_on = successes: no limit when a supervisor stops
+    every shard at the goal, or, for ``independent`` shards (Ray tasks), an equal share of the successes still
+    needed, rounded up (the finish keeps exactly N)."""
     g = cfg.generation
-    if g.stop_on == "attempts":  # the attempts still to make, shared out: whichever workers made the earlier ones
+    if g.stop_on == "attempts":  # the attempts still to make, shared out (whichever workers made the earlier ones)
         share, extra = divmod(max(0, g.num_trials - resumed.attempts), shards)
         return {w: resumed.next_for(w) + share + (1 if w < extra else 0) for w in range(shards)}
     if not independent:

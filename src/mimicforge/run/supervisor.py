@@ -3,8 +3,9 @@
 The supervisor starts the workers, relays their attempt records (progress and the live metrics file),
 restarts a worker that dies for any reason (bounded retries with backoff; every demo it had committed
 stays in its shard and its interrupted attempt is redone with the same seed), stops all workers once
-the goal is reached, and merges the shards into OUT (``shards.finalize``). Each worker talks on its own
-pipe (``links``), so a worker killed mid-message harms no other. Every wait has a timeout; the run as a
+the goal is reached, and finishes the shards into OUT (``shards.finalize``): all of it under OUT's lock,
+with the stop handler installed through the finish. Each worker talks on its own pipe (``links``), so a
+worker killed mid-message harms no other. Every wait has a timeout; the run as a
 whole stops with ``GenerationStalled`` after ``max_consecutive_failures`` failures in a row or
 ``stall_timeout`` seconds without a finished attempt (``goal.GoalTracker``); stopping is polite first (an
 event the workers poll every step), then SIGTERM, then SIGKILL.

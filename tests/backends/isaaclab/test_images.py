@@ -68,7 +68,7 @@ def test_frames_of_successes_land_in_the_shared_layout(make_cfg, tmp_path):
                               Attempt(steps=5)])
     run(cfg, isaac)
     assert dict(isaac.log)["launch_app"]["enable_cameras"] is True
-    out = tmp_path / "output"
+    out = tmp_path / "output" / "gen"  # the dataset's own image folder
     for cam in ("table_cam", "table_high_cam"):
         for mod in ("normals", "semantic_segmentation"):
             for demo, (attempt, steps) in enumerate([(1, 4), (3, 5)]):
