@@ -69,9 +69,10 @@ def test_validate_valid_and_invalid(cli, real_dataset, tmp_path):
     assert len(problems) == 4, r.stdout
     text = "\n".join(problems)
     assert "total = 5 but the demos hold 2163" in text
-    assert "demo_2: subtask signal 'stack_1' never turns True" in text
-    assert "demo_4 lacks the attribute success" in text
-    assert "demo_7/obs/eef_pos has 50 steps but actions has 218" in text
+    assert "subtask signal 'stack_1' never turns True, so its subtask has no end (re-annotate or drop the demo); " \
+           "in demo_2" in text
+    assert "demos lack the attribute success; in demo_4" in text
+    assert "in demo_7 (obs/eef_pos has 50 steps but actions has 218)" in text
     j = json.loads(cli("validate", str(bad), "--json").stdout)
     assert j["valid"] is False and len(j["problems"]) == 4
 
@@ -128,8 +129,21 @@ def _make_bad_inputs(tmp_path, real_dataset):
     return cases
 
 
-CASES = ["missing", "directory", "text", "empty", "truncated", "no data group", "no demos",
-         "missing datagen_info", "signal never True", "lengths disagree"]
+CASES = ["missing", "directory", "text", "empty", "truncated", "no data group", "no demos"]
+DEMO_CASES = ["missing datagen_info", "signal never True", "lengths disagree"]
+
+
+@pytest.mark.parametrize("case", DEMO_CASES)
+def test_inspect_summarises_a_file_with_a_broken_demo(cli, tmp_path, real_dataset, case):
+    """A file it can open is summarised, the broken demo marked; validate exits 1 naming the problem."""
+    path, fragment = _make_bad_inputs(tmp_path, real_dataset)[case]
+    r = cli("inspect", str(path))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    demo = fragment.split("/")[0].split(":")[0].split(" ")[0]
+    row = next(line for line in r.stdout.splitlines() if line.startswith(f"  {demo} "))
+    assert "[" in row and "1 demo(s) with problems" in r.stdout
+    v = cli("validate", str(path))
+    assert v.returncode == 1 and demo in v.stdout
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -47,31 +47,37 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from mimicforge.datasets import summarize, validate
+    from mimicforge.datasets.validate import check
 
-    problems = validate(args.path)
+    report = check(args.path)
     if args.json:
-        _print_json({"path": str(args.path), "valid": not problems, "problems": problems})
-    elif problems:
-        print(f"{args.path}: INVALID, {len(problems)} problem{'s' * (len(problems) != 1)}:")
-        for p in problems:
-            print(f"  - {p}")
+        _print_json(report.to_json())
+    elif report.problems:
+        n = len(report.problems)
+        print(f"{args.path}: INVALID {report.kind}, {n} kind{'s' * (n != 1)} of problem:")
+        for line in report.lines():
+            print(f"  - {line}")
     else:
+        from mimicforge.datasets import summarize
+
         s = summarize(args.path)
-        print(f"{args.path}: valid ({s['num_demos']} demos, {s['total_samples']} samples, env {s['env_name']})")
-    return 1 if problems else 0
+        print(f"{args.path}: valid {report.kind} ({s['num_demos']} demos, {s['total_samples']} samples, "
+              f"env {s['env_name']})")
+    return 1 if report.problems else 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from mimicforge.datasets import merge_datasets
 
-    result = merge_datasets(args.out, args.inputs, overwrite=args.overwrite)
+    result = merge_datasets(args.out, args.inputs, overwrite=args.overwrite, common_keys=args.common_keys,
+                            drop_annotations=args.drop_annotations)
     if args.json:
         _print_json({"output": str(result.path), "num_demos": result.num_demos, "total_samples": result.total,
-                     "sources": [{"path": p, "num_demos": n} for p, n in result.sources]})
+                     "sources": [{"path": p, "num_demos": n} for p, n in result.sources],
+                     "left_out": list(result.left_out)})
     else:
         print(f"merged {result.num_demos} demos ({result.total} samples) from {len(result.sources)} files "
-              f"into {result.path}")
+              f"into {result.path}" + (f", leaving out {', '.join(result.left_out)}" if result.left_out else ""))
     return 0
 
 
@@ -252,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = add("validate", cmd_validate, "Check a dataset against Isaac Lab Mimic's layout; exit 1 if invalid.")
+    p = add("validate", cmd_validate, "Check that a dataset holds what its next consumer needs (an annotated source: "
+        "what generate reads; training data: the same keys, dtypes and shapes in every demo, no NaN); exit 1 if not.")
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -260,7 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="the merged file to write")
     p.add_argument("inputs", nargs="+", metavar="IN", help="files to merge, in order")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--common-keys", action="store_true",
+                   help="inputs whose obs keys differ: keep only the obs keys with the same dtype and shape in all")
+    p.add_argument("--drop-annotations", action="store_true",
+                   help="annotated with unannotated inputs: drop obs/datagen_info, writing training data")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
     p = add("config", cmd_config, "Show the resolved settings (file < environment < defaults); --check validates.")
     p.add_argument("--config", help="TOML file with [generation], [cameras], [workers] settings")
     p.add_argument("--check", action="store_true", help="only validate: exit 2 with one line on a bad value")
