@@ -82,7 +82,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _generation_config(args: argparse.Namespace) -> Any:
-    """Flags > environment > --config file > (on resume) the run's saved settings > defaults."""
+    """The run's settings; precedence: ``PRECEDENCE``."""
     from mimicforge.config import SETTINGS, from_toml_text, load_config
     from mimicforge.outputs import OutputPaths
     from mimicforge.settings import flag_values
@@ -103,20 +103,43 @@ def _generation_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from mimicforge.config import resolve_input
     from mimicforge.run import dispatch
     from mimicforge.run.progress import Progress
+    from mimicforge.run.written import format_written, summary_fields, written
 
     cfg = _generation_config(args)
+    defaulted = cfg.generation.input_file is None
+    cfg = resolve_input(cfg)
     g = cfg.generation
+    engine = dispatch.choose_engine(cfg)
     progress = Progress(g.num_trials, g.stop_on, interval=args.progress_interval)
     summary = None
+
+    def on_attempt(record: Any, tally: Any) -> None:
+        log_attempt(record)
+        progress(record, tally)
+
     try:
-        summary = dispatch.generate(cfg, on_attempt=progress)
+        summary = dispatch.generate(cfg, on_attempt=on_attempt, engine=engine)
     finally:
         progress.close(summary)
+    items = written(cfg)
     if args.json:
-        _print_json(summary.to_dict())
+        _print_json({**summary.to_dict(), **summary_fields(items, g.input_file, defaulted)})
+    else:
+        print(format_written(items, g.input_file, defaulted), file=sys.stderr)
     return 0
+
+
+def log_attempt(record: Any) -> None:
+    """``-v``: one debug line per attempt (source demos per subtask, failed subtask, timing)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    outcome = "success" if record.success else f"failed in subtask {record.failed_subtask}"
+    sources = ", ".join(s or "?" for s in record.source_demos) or "?"
+    log.debug("attempt %d (worker %d): %s after %d steps in %.2f s; sources %s%s", record.attempt, record.worker,
+              outcome, record.steps, record.seconds, sources, f" -> {record.demo}" if record.demo else "")
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -241,10 +264,44 @@ def add_command(sub: Any, name: str, func: Command, help_text: str) -> argparse.
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
+PRECEDENCE = "flags > environment > --config file > saved run settings (on --resume) > defaults"
+MIMICGEN_KEYS = ("select_source", "selection_strategy", "nn_k", "action_noise", "num_interpolation_steps")
+
+
+def _help_group(s: Any) -> str:
+    """The ``generate --help`` section of a setting."""
+    if s.section != "generation":
+        return {"cameras": "cameras", "workers": "parallel"}.get(s.section, s.section)
+    if s.key in MIMICGEN_KEYS:
+        return "MimicGen"
+    return {("isaaclab",): "Isaac Lab only", ("mujoco",): "twin execution"}.get(s.engines or (), "generation")
+
+
+def _generate_arguments(p: argparse.ArgumentParser) -> None:
+    """``generate``'s flags, in sections; every setting flag comes from its declaration in ``config``."""
     from mimicforge.config import SETTINGS
     from mimicforge.settings import add_flags
 
+    p.description = f"{p.description} Precedence: {PRECEDENCE}."
+    titles = {"generation": "generation", "MimicGen": "MimicGen (source selection, noise, interpolation)",
+              "twin execution": "twin execution (MuJoCo engine only)", "cameras": "cameras",
+              "parallel": "parallel (MuJoCo engine only)", "randomization": "randomization",
+              "Isaac Lab only": "Isaac Lab only"}
+    groups = {key: p.add_argument_group(title) for key, title in titles.items()}
+    run = groups["generation"]
+    run.add_argument("--config", help="TOML file with [generation], [cameras], [workers], [randomization] settings")
+    for key, group in groups.items():
+        add_flags(group, [s for s in SETTINGS if _help_group(s) == key])
+    run.add_argument("--resume", action="store_true", help="continue the run that wrote --output")
+    run.add_argument("--overwrite", action="store_true", help="replace --output and its companions")
+    run.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    run.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
+    groups["parallel"].add_argument(
+        "--ray", nargs="?", const="", metavar="ADDRESS",
+        help="run shards as Ray tasks; without ADDRESS a local Ray is started (RAY=1, RAY_ADDRESS)")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mimicforge", description="MimicGen data generation for Isaac Lab Mimic datasets.")
     parser.add_argument("--version", action="version", version=f"mimicforge {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -273,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="annotated with unannotated inputs: drop obs/datagen_info, writing training data")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = add("config", cmd_config, "Show the resolved settings (file < environment < defaults); --check validates.")
+    p = add("config", cmd_config, "Show the settings resolved from the environment and --config (precedence: "
+            f"{PRECEDENCE}); --check validates them.")
     p.add_argument("--config", help="TOML file with [generation], [cameras], [workers] settings")
     p.add_argument("--check", action="store_true", help="only validate: exit 2 with one line on a bad value")
 
@@ -289,14 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("generate", cmd_generate, "Generate demos from an annotated source dataset (MimicGen).")
-    p.add_argument("--config", help="TOML file with [generation], [cameras], [workers], [randomization] settings")
-    add_flags(p, SETTINGS)
-    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="run shards as Ray tasks; without ADDRESS a local Ray is started (RAY=1, RAY_ADDRESS)")
-    p.add_argument("--resume", action="store_true", help="continue the run that wrote --output")
-    p.add_argument("--overwrite", action="store_true", help="replace --output and its companions")
-    p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
-    p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    _generate_arguments(p)
 
     p = add("record", cmd_record, "Record annotated source demos with the MuJoCo twin's scripted expert.")
     p.add_argument("--num-demos", type=int, required=True, metavar="N", help="successful demos to record")
@@ -337,12 +388,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def configure_logging(verbose: bool = False) -> None:
+    """Our messages at INFO (``-v``: DEBUG); other libraries' (h5py, OpenGL, PIL, matplotlib, ...) at WARNING
+    only, whatever ``-v`` says (``MIMICFORGE_DEBUG=1`` shows theirs too)."""
     debug = os.environ.get("MIMICFORGE_DEBUG", "") not in ("", "0")
     logging.basicConfig(
-        level=logging.DEBUG if (verbose or debug) else logging.INFO,
+        level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    log.setLevel(logging.DEBUG if (verbose or debug) else logging.INFO)
 
 
 def run_guarded(func: Callable[[], int], prog: str = "mimicforge") -> int:

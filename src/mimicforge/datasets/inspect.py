@@ -167,8 +167,9 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"  {'obs key':<24} {'dtype':<8} {'shape per step':<16} {'demos':>5} {'size':>10} {'on disk':>10}")
         for k in s["obs"]:
             shape = "(" + ", ".join(map(str, k["shape"])) + ("," if len(k["shape"]) == 1 else "") + ")"
-            lines.append(f"  {k['key']:<24} {k['dtype']:<8} {shape:<16} {k['demos']:>5} {_size(k['bytes']):>10} "
-                         f"{_size(k['stored_bytes']):>10}" + ("  (varies between demos)" if k.get("varies") else ""))
+            sizes = f"{human_size(k['bytes']):>10} {human_size(k['stored_bytes']):>10}"
+            lines.append(f"  {k['key']:<24} {k['dtype']:<8} {shape:<16} {k['demos']:>5} {sizes}"
+                         + ("  (varies between demos)" if k.get("varies") else ""))
         lines.append("")
     failed = any("failed_subtask" in d for d in s["demos"])
     head = f"  {'demo':<10} {'steps':>6} {'ok':>3}"
@@ -191,9 +192,10 @@ def format_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
+def human_size(n: float) -> str:
+    """Bytes in B, kB, MB or GB (powers of 1000)."""
+    for unit in ("B", "kB", "MB"):
+        if n < 1000:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
