@@ -106,7 +106,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from mimicforge.config import resolve_input
     from mimicforge.run import dispatch
     from mimicforge.run.progress import Progress
-    from mimicforge.run.written import format_written, summary_fields, written
 
     cfg = _generation_config(args)
     defaulted = cfg.generation.input_file is None
@@ -124,12 +123,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
         summary = dispatch.generate(cfg, on_attempt=on_attempt, engine=engine)
     finally:
         progress.close(summary)
-    items = written(cfg)
-    if args.json:
-        _print_json({**summary.to_dict(), **summary_fields(items, g.input_file, defaulted)})
-    else:
-        print(format_written(items, g.input_file, defaulted), file=sys.stderr)
+    report_run(cfg, summary, defaulted=defaulted, as_json=args.json)
     return 0
+
+
+def report_run(cfg: Any, summary: Any, *, defaulted: bool, as_json: bool, label: str = "generate") -> None:
+    """The end of a run: the input used and every file and folder written (text on stderr), or the JSON summary
+    with them (stdout)."""
+    from mimicforge.run.written import format_written, summary_fields, written
+
+    items = written(cfg)
+    if as_json:
+        _print_json({**summary.to_dict(), **summary_fields(items, cfg.generation.input_file, defaulted)})
+    else:
+        print(format_written(items, cfg.generation.input_file, defaulted, label=label), file=sys.stderr)
 
 
 def log_attempt(record: Any) -> None:
