@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 
@@ -168,3 +169,29 @@ def test_bad_flags_are_one_line(cli):
 def test_debug_variable_shows_traceback(cli, tmp_path):
     r = cli("inspect", str(tmp_path / "nope.hdf5"), env={"MIMICFORGE_DEBUG": "1"})
     assert r.returncode == 2 and "Traceback" in r.stderr and "no such file" in r.stderr
+
+
+def test_generate_help_is_in_sections_and_states_the_precedence():
+    from mimicforge.cli import build_parser
+    from mimicforge.config import SETTINGS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    gen = sub.choices["generate"]
+    titles = [g.title for g in gen._action_groups]
+    for section in ("generation", "MimicGen (source selection, noise, interpolation)",
+                    "twin execution (MuJoCo engine only)", "cameras", "parallel (MuJoCo engine only)",
+                    "randomization", "Isaac Lab only"):
+        assert section in titles
+    by_group = {g.title: {o for a in g._group_actions for o in a.option_strings} for g in gen._action_groups}
+    assert {"--num-envs", "--device"} <= by_group["Isaac Lab only"]
+    assert "--isaac-parity" in by_group["twin execution (MuJoCo engine only)"]
+    assert {"--workers", "--ray", "--max-restarts"} <= by_group["parallel (MuJoCo engine only)"]
+    assert {"--select-source", "--nn-k"} <= by_group["MimicGen (source selection, noise, interpolation)"]
+    flags = [s.flag_name for s in SETTINGS if s.flag_name]
+    shown = [o for opts in by_group.values() for o in opts]
+    assert all(shown.count(f) == 1 for f in flags)
+    order = "flags > environment > --config file > saved run settings"
+    text = " ".join(gen.format_help().split())
+    assert order in text
+    assert order in " ".join(sub.choices["config"].format_help().split())
