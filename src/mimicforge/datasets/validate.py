@@ -186,7 +186,7 @@ def _shape(per_step: tuple[int, ...]) -> str:
 def _check_source(r: DatasetReader, found: _Findings) -> None:
     """What ``generate`` reads from an annotated source, in every demo."""
     task = TASKS.get(r.env_name)
-    if task is None:
+    if task is None and r.env_name:  # no env_name at all is reported once, above
         found.add(f"env {r.env_name or '(none)'!r} is no task generate knows ({', '.join(sorted(TASKS))}); "
                   "only the file's own consistency was checked")
     for_task = f"generate needs it for {task.env_name}" if task else "other demos have it"
