@@ -104,6 +104,17 @@ def summarize(outs: list[Path], wall: float | None) -> dict:
     }
 
 
+def harness_env(base: dict[str, str]) -> dict[str, str]:
+    """The environment of a child process that runs on the tests' Kit-free Isaac Lab harness (its ``child_env``),
+    asked of an interpreter started in the checkout, where the ``tests`` package is importable."""
+    code = ("import json, sys; from tests.backends.isaaclab.harness import child_env; "
+            "print(json.dumps(child_env(base=json.load(sys.stdin))))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, input=json.dumps(base), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"the Isaac Lab harness is not available: {r.stderr.strip()[-500:]}")
+    return json.loads(r.stdout)
+
+
 def run(engine: str, select: str, attempts: int, seed: int, src: Path, workdir: Path, reuse: bool,
         pool: list[Path]) -> dict:
     out = workdir / f"{engine}_{select}.hdf5"
@@ -115,11 +126,9 @@ def run(engine: str, select: str, attempts: int, seed: int, src: Path, workdir: 
               "--max-consecutive-failures", str(attempts + 1)]
     env = {k: v for k, v in os.environ.items() if k not in ("NUM_TRIALS", "ENGINE")}
     if engine == "isaaclab":
-        from tests.backends.isaaclab.harness import child_env
-
         cmd = [sys.executable, str(REPO / "standalone" / "generate.py"), *common, "--device", "cpu",
                "--engine", "isaaclab", "--stall-timeout", "600"]
-        env = child_env(base=env)
+        env = harness_env(env)
     else:
         cmd = [sys.executable, "-m", "mimicforge", "generate", *common, "--engine", "mujoco", "--isaac-parity"]
         env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")])

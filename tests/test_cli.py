@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 
@@ -69,9 +70,10 @@ def test_validate_valid_and_invalid(cli, real_dataset, tmp_path):
     assert len(problems) == 4, r.stdout
     text = "\n".join(problems)
     assert "total = 5 but the demos hold 2163" in text
-    assert "demo_2: subtask signal 'stack_1' never turns True" in text
-    assert "demo_4 lacks the attribute success" in text
-    assert "demo_7/obs/eef_pos has 50 steps but actions has 218" in text
+    assert "subtask signal 'stack_1' never turns True, so its subtask has no end (re-annotate or drop the demo); " \
+           "in demo_2" in text
+    assert "demos lack the attribute success; in demo_4" in text
+    assert "in demo_7 (obs/eef_pos has 50 steps but actions has 218)" in text
     j = json.loads(cli("validate", str(bad), "--json").stdout)
     assert j["valid"] is False and len(j["problems"]) == 4
 
@@ -128,8 +130,21 @@ def _make_bad_inputs(tmp_path, real_dataset):
     return cases
 
 
-CASES = ["missing", "directory", "text", "empty", "truncated", "no data group", "no demos",
-         "missing datagen_info", "signal never True", "lengths disagree"]
+CASES = ["missing", "directory", "text", "empty", "truncated", "no data group", "no demos"]
+DEMO_CASES = ["missing datagen_info", "signal never True", "lengths disagree"]
+
+
+@pytest.mark.parametrize("case", DEMO_CASES)
+def test_inspect_summarises_a_file_with_a_broken_demo(cli, tmp_path, real_dataset, case):
+    """A file it can open is summarised, the broken demo marked; validate exits 1 naming the problem."""
+    path, fragment = _make_bad_inputs(tmp_path, real_dataset)[case]
+    r = cli("inspect", str(path))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    demo = fragment.split("/")[0].split(":")[0].split(" ")[0]
+    row = next(line for line in r.stdout.splitlines() if line.startswith(f"  {demo} "))
+    assert "[" in row and "1 demo(s) with problems" in r.stdout
+    v = cli("validate", str(path))
+    assert v.returncode == 1 and demo in v.stdout
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -154,3 +169,29 @@ def test_bad_flags_are_one_line(cli):
 def test_debug_variable_shows_traceback(cli, tmp_path):
     r = cli("inspect", str(tmp_path / "nope.hdf5"), env={"MIMICFORGE_DEBUG": "1"})
     assert r.returncode == 2 and "Traceback" in r.stderr and "no such file" in r.stderr
+
+
+def test_generate_help_is_in_sections_and_states_the_precedence():
+    from mimicforge.cli import build_parser
+    from mimicforge.config import SETTINGS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    gen = sub.choices["generate"]
+    titles = [g.title for g in gen._action_groups]
+    for section in ("generation", "MimicGen (source selection, noise, interpolation)",
+                    "twin execution (MuJoCo engine only)", "cameras", "parallel (MuJoCo engine only)",
+                    "randomization", "Isaac Lab only"):
+        assert section in titles
+    by_group = {g.title: {o for a in g._group_actions for o in a.option_strings} for g in gen._action_groups}
+    assert {"--num-envs", "--device"} <= by_group["Isaac Lab only"]
+    assert "--isaac-parity" in by_group["twin execution (MuJoCo engine only)"]
+    assert {"--workers", "--ray", "--max-restarts"} <= by_group["parallel (MuJoCo engine only)"]
+    assert {"--select-source", "--nn-k"} <= by_group["MimicGen (source selection, noise, interpolation)"]
+    flags = [s.flag_name for s in SETTINGS if s.flag_name]
+    shown = [o for opts in by_group.values() for o in opts]
+    assert all(shown.count(f) == 1 for f in flags)
+    order = "flags > environment > --config file > saved run settings"
+    text = " ".join(gen.format_help().split())
+    assert order in text
+    assert order in " ".join(sub.choices["config"].format_help().split())

@@ -47,36 +47,42 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from mimicforge.datasets import summarize, validate
+    from mimicforge.datasets.validate import check
 
-    problems = validate(args.path)
+    report = check(args.path)
     if args.json:
-        _print_json({"path": str(args.path), "valid": not problems, "problems": problems})
-    elif problems:
-        print(f"{args.path}: INVALID, {len(problems)} problem{'s' * (len(problems) != 1)}:")
-        for p in problems:
-            print(f"  - {p}")
+        _print_json(report.to_json())
+    elif report.problems:
+        n = len(report.problems)
+        print(f"{args.path}: INVALID {report.kind}, {n} kind{'s' * (n != 1)} of problem:")
+        for line in report.lines():
+            print(f"  - {line}")
     else:
+        from mimicforge.datasets import summarize
+
         s = summarize(args.path)
-        print(f"{args.path}: valid ({s['num_demos']} demos, {s['total_samples']} samples, env {s['env_name']})")
-    return 1 if problems else 0
+        print(f"{args.path}: valid {report.kind} ({s['num_demos']} demos, {s['total_samples']} samples, "
+              f"env {s['env_name']})")
+    return 1 if report.problems else 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from mimicforge.datasets import merge_datasets
 
-    result = merge_datasets(args.out, args.inputs, overwrite=args.overwrite)
+    result = merge_datasets(args.out, args.inputs, overwrite=args.overwrite, common_keys=args.common_keys,
+                            drop_annotations=args.drop_annotations)
     if args.json:
         _print_json({"output": str(result.path), "num_demos": result.num_demos, "total_samples": result.total,
-                     "sources": [{"path": p, "num_demos": n} for p, n in result.sources]})
+                     "sources": [{"path": p, "num_demos": n} for p, n in result.sources],
+                     "left_out": list(result.left_out)})
     else:
         print(f"merged {result.num_demos} demos ({result.total} samples) from {len(result.sources)} files "
-              f"into {result.path}")
+              f"into {result.path}" + (f", leaving out {', '.join(result.left_out)}" if result.left_out else ""))
     return 0
 
 
 def _generation_config(args: argparse.Namespace) -> Any:
-    """Flags > environment > --config file > (on resume) the run's saved settings > defaults."""
+    """The run's settings; precedence: ``PRECEDENCE``."""
     from mimicforge.config import SETTINGS, from_toml_text, load_config
     from mimicforge.outputs import OutputPaths
     from mimicforge.settings import flag_values
@@ -97,20 +103,50 @@ def _generation_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from mimicforge.config import resolve_input
     from mimicforge.run import dispatch
     from mimicforge.run.progress import Progress
 
     cfg = _generation_config(args)
+    defaulted = cfg.generation.input_file is None
+    cfg = resolve_input(cfg)
     g = cfg.generation
+    engine = dispatch.choose_engine(cfg)
     progress = Progress(g.num_trials, g.stop_on, interval=args.progress_interval)
     summary = None
+
+    def on_attempt(record: Any, tally: Any) -> None:
+        log_attempt(record)
+        progress(record, tally)
+
     try:
-        summary = dispatch.generate(cfg, on_attempt=progress)
+        summary = dispatch.generate(cfg, on_attempt=on_attempt, engine=engine)
     finally:
         progress.close(summary)
-    if args.json:
-        _print_json(summary.to_dict())
+    report_run(cfg, summary, defaulted=defaulted, as_json=args.json)
     return 0 if summary.reached else 1  # a run that ended short of its goal is a failed generation
+
+
+def report_run(cfg: Any, summary: Any, *, defaulted: bool, as_json: bool, label: str = "generate") -> None:
+    """The end of a run: the input used and every file and folder written (text on stderr), or the JSON summary
+    with them (stdout)."""
+    from mimicforge.run.written import format_written, summary_fields, written
+
+    items = written(cfg)
+    if as_json:
+        _print_json({**summary.to_dict(), **summary_fields(items, cfg.generation.input_file, defaulted)})
+    else:
+        print(format_written(items, cfg.generation.input_file, defaulted, label=label), file=sys.stderr)
+
+
+def log_attempt(record: Any) -> None:
+    """``-v``: one debug line per attempt (source demos per subtask, failed subtask, timing)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    outcome = "success" if record.success else f"failed in subtask {record.failed_subtask}"
+    sources = ", ".join(s or "?" for s in record.source_demos) or "?"
+    log.debug("attempt %d (worker %d): %s after %d steps in %.2f s; sources %s%s", record.attempt, record.worker,
+              outcome, record.steps, record.seconds, sources, f" -> {record.demo}" if record.demo else "")
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -235,10 +271,44 @@ def add_command(sub: Any, name: str, func: Command, help_text: str) -> argparse.
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
+PRECEDENCE = "flags > environment > --config file > saved run settings (on --resume) > defaults"
+MIMICGEN_KEYS = ("select_source", "selection_strategy", "nn_k", "action_noise", "num_interpolation_steps")
+
+
+def _help_group(s: Any) -> str:
+    """The ``generate --help`` section of a setting."""
+    if s.section != "generation":
+        return {"cameras": "cameras", "workers": "parallel"}.get(s.section, s.section)
+    if s.key in MIMICGEN_KEYS:
+        return "MimicGen"
+    return {("isaaclab",): "Isaac Lab only", ("mujoco",): "twin execution"}.get(s.engines or (), "generation")
+
+
+def _generate_arguments(p: argparse.ArgumentParser) -> None:
+    """``generate``'s flags, in sections; every setting flag comes from its declaration in ``config``."""
     from mimicforge.config import SETTINGS
     from mimicforge.settings import add_flags
 
+    p.description = f"{p.description} Precedence: {PRECEDENCE}."
+    titles = {"generation": "generation", "MimicGen": "MimicGen (source selection, noise, interpolation)",
+              "twin execution": "twin execution (MuJoCo engine only)", "cameras": "cameras",
+              "parallel": "parallel (MuJoCo engine only)", "randomization": "randomization",
+              "Isaac Lab only": "Isaac Lab only"}
+    groups = {key: p.add_argument_group(title) for key, title in titles.items()}
+    run = groups["generation"]
+    run.add_argument("--config", help="TOML file with [generation], [cameras], [workers], [randomization] settings")
+    for key, group in groups.items():
+        add_flags(group, [s for s in SETTINGS if _help_group(s) == key])
+    run.add_argument("--resume", action="store_true", help="continue the run that wrote --output")
+    run.add_argument("--overwrite", action="store_true", help="replace --output and its companions")
+    run.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    run.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
+    groups["parallel"].add_argument(
+        "--ray", nargs="?", const="", metavar="ADDRESS",
+        help="run shards as Ray tasks; without ADDRESS a local Ray is started (RAY=1, RAY_ADDRESS)")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mimicforge", description="MimicGen data generation for Isaac Lab Mimic datasets.")
     parser.add_argument("--version", action="version", version=f"mimicforge {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -252,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = add("validate", cmd_validate, "Check a dataset against Isaac Lab Mimic's layout; exit 1 if invalid.")
+    p = add("validate", cmd_validate, "Check that a dataset holds what its next consumer needs (an annotated source: "
+        "what generate reads; training data: the same keys, dtypes and shapes in every demo, no NaN); exit 1 if not.")
     p.add_argument("path", help="an Isaac Lab Mimic HDF5 file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -260,8 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="the merged file to write")
     p.add_argument("inputs", nargs="+", metavar="IN", help="files to merge, in order")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--common-keys", action="store_true",
+                   help="inputs whose obs keys differ: keep only the obs keys with the same dtype and shape in all")
+    p.add_argument("--drop-annotations", action="store_true",
+                   help="annotated with unannotated inputs: drop obs/datagen_info, writing training data")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p = add("config", cmd_config, "Show the resolved settings (file < environment < defaults); --check validates.")
+
+    p = add("config", cmd_config, "Show the settings resolved from the environment and --config (precedence: "
+            f"{PRECEDENCE}); --check validates them.")
     p.add_argument("--config", help="TOML file with [generation], [cameras], [workers] settings")
     p.add_argument("--check", action="store_true", help="only validate: exit 2 with one line on a bad value")
 
@@ -278,14 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("generate", cmd_generate, "Generate demos from an annotated source dataset (MimicGen).")
-    p.add_argument("--config", help="TOML file with [generation], [cameras], [workers], [randomization] settings")
-    add_flags(p, SETTINGS)
-    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="run shards as Ray tasks; without ADDRESS a local Ray is started (RAY=1, RAY_ADDRESS)")
-    p.add_argument("--resume", action="store_true", help="continue the run that wrote --output")
-    p.add_argument("--overwrite", action="store_true", help="replace --output and its companions")
-    p.add_argument("--progress-interval", type=float, default=10.0, help=argparse.SUPPRESS)
-    p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    _generate_arguments(p)
 
     p = add("record", cmd_record, "Record annotated source demos with the MuJoCo twin's scripted expert.")
     p.add_argument("--num-demos", type=int, required=True, metavar="N", help="successful demos to record")
@@ -330,12 +400,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def configure_logging(verbose: bool = False) -> None:
+    """Our messages at INFO (``-v``: DEBUG); other libraries' (h5py, OpenGL, PIL, matplotlib, ...) at WARNING
+    only, whatever ``-v`` says (``MIMICFORGE_DEBUG=1`` shows theirs too)."""
     debug = os.environ.get("MIMICFORGE_DEBUG", "") not in ("", "0")
     logging.basicConfig(
-        level=logging.DEBUG if (verbose or debug) else logging.INFO,
+        level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    log.setLevel(logging.DEBUG if (verbose or debug) else logging.INFO)
 
 
 def run_guarded(func: Callable[[], int], prog: str = "mimicforge") -> int:

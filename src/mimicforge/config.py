@@ -1,4 +1,4 @@
-"""Run settings: frozen dataclasses, resolved from defaults < TOML file < environment variables < flags.
+"""Run settings: frozen dataclasses; precedence flags > environment > TOML file > saved run settings > defaults.
 
 Every setting is one field declared with ``settings.setting``: default, environment variable, parser,
 example and help; the dataclasses validate themselves (``__post_init__``), and the TOML keys, CLI flags
@@ -39,6 +39,7 @@ from mimicforge.settings import (
 from mimicforge.tasks import SELECTION_STRATEGIES
 
 DEFAULT_INPUT = Path("datasets/annotated_dataset.hdf5")
+RAN = "ran"  # the [ran] table of a run's saved settings: the engine and device that ran (a record, not settings)
 DEFAULT_OUTPUT = Path("datasets/generated.hdf5")
 ENGINES = ("auto", "mujoco", "isaaclab")
 STOP_RULES = ("successes", "attempts")
@@ -239,6 +240,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _merge_toml(values: dict[str, dict[str, Any]], doc: Mapping[str, Any], origin: str) -> None:
     for section, body in doc.items():
+        if section == RAN:
+            continue
         if section not in _BY_SECTION or not isinstance(body, Mapping):
             raise ConfigError(f"{origin}: unknown section [{section}]; known: {', '.join(_BY_SECTION)}")
         for key, raw in body.items():
@@ -306,6 +309,11 @@ def to_toml(cfg: RunConfig) -> str:
         return out
 
     doc = {name: section(getattr(cfg, name)) for name in SECTIONS if name != "run"}
+    engine = cfg.generation.engine
+    if engine != "auto":  # a run's settings: say what ran (the twin steps on the CPU, whatever DEVICE says)
+        doc[RAN] = {"engine": engine, "device": cfg.generation.device if engine == "isaaclab" else "cpu"}
+        if engine != "isaaclab":
+            doc["generation"].pop("device", None)
     return toml.dumps(doc)
 
 

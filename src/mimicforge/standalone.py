@@ -18,7 +18,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mimicforge.cli import _generation_config, _print_json, build_parser, configure_logging, run_guarded
+from mimicforge.cli import (
+    _generation_config,
+    build_parser,
+    configure_logging,
+    log_attempt,
+    report_run,
+    run_guarded,
+)
+from mimicforge.config import resolve_input
 from mimicforge.errors import ConfigError
 
 log = logging.getLogger("mimicforge")
@@ -39,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(["generate", *argv])
         configure_logging(args.verbose)
         cfg = _generation_config(args)
+        defaulted = cfg.generation.input_file is None
+        cfg = resolve_input(cfg)
         if dispatch.choose_engine(cfg) != "isaaclab":
             raise ConfigError(f"{PROG} runs the Isaac Lab engine (ENGINE={cfg.generation.engine} chooses the twin "
                               "here); for the twin run 'mimicforge generate'")
@@ -49,11 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                             label="isaaclab")
         summary = None
         try:
-            summary = dispatch.generate(cfg, sim=state["sim"], engine="isaaclab", on_attempt=progress)
+            summary = dispatch.generate(cfg, sim=state["sim"], engine="isaaclab",
+                                        on_attempt=lambda record, tally: (log_attempt(record), progress(record, tally)))
         finally:
             progress.close(summary)
-        if args.json:
-            _print_json(summary.to_dict())
+        report_run(cfg, summary, defaulted=defaulted, as_json=args.json, label="isaaclab")
         return 0 if summary.reached else 1
 
     try:

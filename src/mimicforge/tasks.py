@@ -12,7 +12,7 @@ driver decides cameras from the image terms. Values for the Franka cube stack ar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mimicforge.errors import ConfigError
@@ -129,6 +129,21 @@ class TaskSpec:
 
     def term_signals(self, eef: str) -> list[str]:
         return [s.term_signal for s in self.subtasks[eef] if s.term_signal is not None]
+
+
+def boundary_problem(ends: Sequence[int], subtasks: Sequence[SubtaskSpec]) -> str | None:
+    """Isaac Lab's load-time check of one source demo's subtask ends (the last is the demo's length): shifted
+    by the offset ranges, boundaries can never cross or empty a subtask. None when they cannot."""
+    start = 0
+    for i, sub in enumerate(subtasks):
+        lo = sub.term_offset_range[0]
+        prev_hi = subtasks[i - 1].term_offset_range[1] if i else 0
+        if ends[i] + lo <= start + prev_hi:
+            name = sub.term_signal or "the final subtask"
+            return (f"subtask {i} ({name}) ends at step {ends[i]}, too close to the previous boundary {start} "
+                    f"for offsets up to {prev_hi}")
+        start = int(ends[i])
+    return None
 
 
 def _franka_stack_subtasks() -> tuple[SubtaskSpec, ...]:

@@ -72,3 +72,50 @@ def test_merge_skips_empty_shards_only_when_asked(tmp_path):
     with pytest.raises(DatasetFormatError, match="no demos"):
         merge_datasets(tmp_path / "m.hdf5", [a, empty])
     assert merge_datasets(tmp_path / "m.hdf5", [empty, a], skip_empty=True).num_demos == 2
+
+
+# --- mixed inputs: refused in one line naming the files and the difference, unless a flag says what to do
+def test_merge_refuses_annotated_with_unannotated_unless_asked(tmp_path, real_dataset):
+    from tests.datasets.broken_files import training_copy
+
+    train = training_copy(real_dataset, tmp_path / "train.hdf5")
+    with pytest.raises(DatasetFormatError, match=r"inputs mix annotated and unannotated demos \(.*franka_stack_"
+                       r"annotated_10.hdf5: annotated; .*train.hdf5: not\).*--drop-annotations"):
+        merge_datasets(tmp_path / "m.hdf5", [real_dataset, train])
+    assert not (tmp_path / "m.hdf5").exists()
+    result = merge_datasets(tmp_path / "m.hdf5", [real_dataset, train], drop_annotations=True)
+    assert result.num_demos == 20 and result.left_out == ("obs/datagen_info",)
+    with DatasetReader(tmp_path / "m.hdf5") as r:
+        assert not r.is_annotated()
+        np.testing.assert_array_equal(r.demo("demo_3").obs["joint_pos"], r.demo("demo_13").obs["joint_pos"])
+    assert validate(tmp_path / "m.hdf5") == []
+
+
+def test_merge_refuses_different_obs_keys_unless_common_keys(tmp_path, real_dataset):
+    from tests.datasets.broken_files import training_copy
+
+    plain = training_copy(real_dataset, tmp_path / "plain.hdf5")
+    images = training_copy(real_dataset, tmp_path / "images.hdf5")
+    with h5py.File(images, "r+") as f:
+        for demo in f["data"].values():
+            demo["obs"].create_dataset("table_cam", data=np.ones((demo["actions"].shape[0], 4, 4, 3), np.uint8))
+    with pytest.raises(DatasetFormatError, match=r"inputs differ in their obs keys \(.*images.hdf5 has table_cam "
+                       r"that .*plain.hdf5 lacks\).*--common-keys"):
+        merge_datasets(tmp_path / "m.hdf5", [plain, images])
+    result = merge_datasets(tmp_path / "m.hdf5", [plain, images], common_keys=True)
+    assert result.left_out == ("obs/table_cam",)
+    with h5py.File(tmp_path / "m.hdf5", "r") as f:
+        assert all("table_cam" not in d["obs"] for d in f["data"].values())
+        assert f["data/demo_12/obs/joint_pos"].compression == f["data/demo_2/obs/joint_pos"].compression
+    assert validate(tmp_path / "m.hdf5") == []
+
+
+def test_cli_merge_mixed_inputs_is_one_line(cli, tmp_path, real_dataset):
+    from tests.datasets.broken_files import training_copy
+
+    train = training_copy(real_dataset, tmp_path / "train.hdf5")
+    r = cli("merge", str(tmp_path / "m.hdf5"), str(real_dataset), str(train))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert str(train) in r.stderr and "--drop-annotations" in r.stderr
+    ok = cli("merge", str(tmp_path / "m.hdf5"), str(real_dataset), str(train), "--drop-annotations")
+    assert ok.returncode == 0 and "leaving out obs/datagen_info" in ok.stdout

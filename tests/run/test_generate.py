@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import toml
 
 from mimicforge.datasets import DatasetReader, validate
 from mimicforge.outputs import REQUIRED_METRICS_KEYS, read_metrics
@@ -37,10 +39,20 @@ def dataset_paths(path, demo) -> set[str]:
 
 def test_generate_writes_isaac_layout_metrics_and_config(cli, real_dataset, tmp_path):
     out = tmp_path / "gen.hdf5"
-    r = gen(cli, real_dataset, out, "--num-trials", "3", "--seed", "5", "--keep-failed", "--json")
+    r = gen(cli, real_dataset, out, "--num-trials", "3", "--seed", "5", "--keep-failed", "--json", "-v")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["successes"] == 3 and summary["reached"] is True
+    # -v: our per-attempt detail, none of the libraries' debug chatter (h5py, OpenGL, PIL, ...)
+    debug = [line for line in r.stderr.splitlines() if " DEBUG " in line]
+    assert len([line for line in debug if "DEBUG mimicforge: attempt " in line]) == summary["attempts"]
+    assert all(" DEBUG mimicforge" in line for line in debug), debug
+    assert "sources demo_" in debug[0] and " steps in " in debug[0]
+    # the summary names the input and every file written, with sizes
+    assert summary["input"] == str(real_dataset) and summary["input_is_default"] is False
+    written = {Path(w["path"]).name: w for w in summary["written"]}
+    assert set(written) >= {"gen.hdf5", "gen.config.toml", "gen.metrics.jsonl"}
+    assert written["gen.hdf5"]["bytes"] == out.stat().st_size
     assert validate(out) == []
     with DatasetReader(out) as rd:
         assert rd.demo_names == ["demo_0", "demo_1", "demo_2"]
@@ -75,6 +87,9 @@ def test_generate_writes_isaac_layout_metrics_and_config(cli, real_dataset, tmp_
             assert len(rd.demo_names) == len(failed)
     saved = (tmp_path / "gen.config.toml").read_text()
     assert "num_trials = 3" in saved and "seed = 5" in saved
+    ran = toml.loads(saved)
+    assert ran["ran"] == {"engine": "mujoco", "device": "cpu"} and ran["generation"]["engine"] == "mujoco"
+    assert "device" not in ran["generation"]  # an Isaac Lab setting the twin did not use
     with h5py.File(out) as f:
         assert "num_trials = 3" in f["data"].attrs["mimicforge_config"]
 
@@ -223,3 +238,22 @@ def test_cameras_write_folders_for_successes_only(cli, real_dataset, tmp_path):
     last = iio.imread(images / "table_cam_semantic_segmentation" / "demo_1" / f"step_{lengths['demo_1']:04d}.png")
     colours = {tuple(int(v) for v in c) for c in last.reshape(-1, 4)}
     assert {(255, 36, 66, 255), (255, 184, 48, 255), (55, 255, 139, 255)} <= colours
+    # the closing summary lists the dataset, its companions and each image folder with its size
+    listing = r.stderr[r.stderr.index("generate: wrote"):].splitlines()[1:]
+    assert any(line.split()[0] == str(out) for line in listing), listing
+    files = sum(t + 1 for t in lengths.values())
+    for stream in ("table_cam_rgb", "table_cam_semantic_segmentation"):
+        row = next(line for line in listing if line.split()[0].endswith(f"{stream}/"))
+        assert row.endswith(f" in {files} files")
+    assert f"generate: input {real_dataset}\n" in r.stderr
+
+
+def test_default_input_is_named_in_the_summary(cli, real_dataset, tmp_path):
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "annotated_dataset.hdf5").symlink_to(real_dataset)
+    r = cli("generate", "--num-trials", "1", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["input"] == "datasets/annotated_dataset.hdf5" and summary["input_is_default"] is True
+    text = cli("generate", "--num-trials", "1", "--overwrite", cwd=tmp_path)
+    assert "generate: input datasets/annotated_dataset.hdf5 (the default input" in text.stderr

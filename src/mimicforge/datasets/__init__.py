@@ -1,6 +1,6 @@
 """Isaac Lab Mimic HDF5 datasets: read annotated sources, write generated demos crash-safely, merge, check."""
 
-from mimicforge.datasets.inspect import format_summary, summarize, validate
+from mimicforge.datasets.inspect import format_summary, summarize
 from mimicforge.datasets.merge import MergeResult, merge_datasets
 from mimicforge.datasets.reader import (
     DatagenInfo,
@@ -11,6 +11,7 @@ from mimicforge.datasets.reader import (
     signal_order,
     subtask_boundaries,
 )
+from mimicforge.datasets.validate import validate
 from mimicforge.datasets.writer import DatasetWriter
 
 __all__ = [

@@ -1,17 +1,18 @@
-"""Summaries (``mimicforge inspect``) and full checks (``mimicforge validate``) of dataset files."""
+"""Summaries of dataset files (``mimicforge inspect``)."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import h5py
-import numpy as np
 
-from mimicforge.datasets import image_obs, layout
+from mimicforge.datasets import layout
 from mimicforge.datasets.motion import idle_share
-from mimicforge.datasets.reader import DatasetReader, length_problems, signal_order, subtask_boundaries
+from mimicforge.datasets.reader import DatasetReader, signal_order, subtask_boundaries
 from mimicforge.errors import DatasetFormatError
+from mimicforge.tasks import TASKS
 
 
 def _initial_object_positions(group: h5py.Group) -> dict[str, list[float]]:
@@ -48,34 +49,90 @@ def _motion_means(demos: list[dict[str, Any]]) -> dict[str, Any]:
             "idle_share": mean("idle_share"), "length_ratio": mean("length_ratio")}
 
 
+def _obs_keys(r: DatasetReader) -> list[dict[str, Any]]:
+    """Every ``obs`` key (annotations left out) with its dtype, per-step shape, the demos that hold it and its
+    size in memory (uncompressed) and on disk."""
+    keys: dict[str, dict[str, Any]] = {}
+    for name in r.demo_names:
+        obs = r.group(name).get(layout.OBS)
+        if not isinstance(obs, h5py.Group):
+            continue
+        for key, ds in obs.items():
+            if not isinstance(ds, h5py.Dataset):
+                continue
+            k = keys.setdefault(key, {"key": key, "dtype": ds.dtype.name, "shape": list(ds.shape[1:]), "demos": 0,
+                                      "bytes": 0, "stored_bytes": 0})
+            k["demos"] += 1
+            k["bytes"] += int(ds.size * ds.dtype.itemsize)
+            k["stored_bytes"] += int(ds.id.get_storage_size())
+            if [ds.dtype.name, list(ds.shape[1:])] != [k["dtype"], k["shape"]]:
+                k["varies"] = True
+    return list(keys.values())
+
+
+def _failure(g: h5py.Group, env_name: str) -> dict[str, Any]:
+    """For a failed demo that records its attempt: the subtask it did not complete (index and name)."""
+    raw = g.attrs.get(layout.ATTR_METRICS)
+    if raw is None:
+        return {}
+    try:
+        record = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except json.JSONDecodeError:
+        return {}
+    index = record.get("failed_subtask")
+    if index is None:
+        return {}
+    task = TASKS.get(env_name)
+    subs = next(iter(task.subtasks.values())) if task else ()
+    label = ""
+    if 0 <= int(index) < len(subs):
+        label = subs[int(index)].term_signal or "final"
+        label += f": {subs[int(index)].description}" if subs[int(index)].description else ""
+    return {"failed_subtask": int(index), "failed_subtask_name": label or None,
+            "source_demos": record.get("source_demos")}
+
+
+def _annotations(r: DatasetReader, name: str, length: int) -> dict[str, Any]:
+    demo = r.demo(name, parts=("datagen_info",), require_datagen_info=True)
+    assert demo.datagen_info is not None
+    signals = demo.datagen_info.subtask_term_signals
+    order = signal_order(signals, f"{r.path}: {name}")
+    return {"subtask_signals": order,
+            "subtask_boundaries": subtask_boundaries(signals, order, length, f"{r.path}: {name}")}
+
+
 def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What ``inspect --json`` prints. Raises DatasetFormatError on anything that stops a summary."""
+    """What ``inspect --json`` prints, for any dataset file it can open (raises DatasetFormatError only when it
+    cannot): what stops a demo's summary is noted in that demo's ``problem``."""
     with DatasetReader(path) as r:
         annotated = r.is_annotated()
         demos = []
         for name in r.demo_names:
-            r.check_lengths(name)
             g = r.group(name)
-            entry: dict[str, Any] = {
-                "name": name,
-                "length": r.length(name),
-                "success": bool(g.attrs.get(layout.ATTR_SUCCESS, False)),
-            }
-            if annotated:
-                demo = r.demo(name, parts=("datagen_info",), require_datagen_info=True)
-                assert demo.datagen_info is not None
-                signals = demo.datagen_info.subtask_term_signals
-                order = signal_order(signals, f"{r.path}: {name}")
-                entry["subtask_signals"] = order
-                entry["subtask_boundaries"] = subtask_boundaries(signals, order, entry["length"], f"{r.path}: {name}")
+            actions = g.get(layout.ACTIONS)
+            length = int(actions.shape[0]) if isinstance(actions, h5py.Dataset) and actions.ndim else 0
+            entry: dict[str, Any] = {"name": name, "length": length,
+                                     "success": bool(g.attrs.get(layout.ATTR_SUCCESS, False))}
+            try:
+                r.check_lengths(name)
+                if annotated:
+                    entry.update(_annotations(r, name, length))
+            except DatasetFormatError as exc:
+                entry["problem"] = str(exc).removeprefix(f"{r.path}: ")
+            if not entry["success"]:
+                entry.update(_failure(g, r.env_name))
             entry["initial_object_positions"] = _initial_object_positions(g)
             entry.update(_motion(g, entry["length"]))
             demos.append(entry)
         total_attr = r.data_attrs.get(layout.ATTR_TOTAL)
+        try:
+            env_args = r.env_args
+        except DatasetFormatError:
+            env_args = {}
         return {
             "path": str(r.path),
-            "env_name": r.env_name,
-            "env_args": r.env_args,
+            "env_name": str(env_args.get("env_name", "")),
+            "env_args": env_args,
             "num_demos": len(demos),
             "num_success": sum(d["success"] for d in demos),
             "total_samples": sum(d["length"] for d in demos),
@@ -84,6 +141,8 @@ def summarize(path: str | os.PathLike[str]) -> dict[str, Any]:
             "format_version": r.format_version,
             "quaternion_order": "xyzw" if r.format_version else "wxyz",
             **_motion_means(demos),
+            "obs": _obs_keys(r),
+            "num_problems": sum("problem" in d for d in demos),
             "demos": demos,
         }
 
@@ -104,90 +163,39 @@ def format_summary(s: dict[str, Any]) -> str:
         + ("" if s["length_ratio"] is None else f", {s['length_ratio']:.2f}x its source segments"),
         "",
     ]
+    if s.get("obs"):
+        lines.append(f"  {'obs key':<24} {'dtype':<8} {'shape per step':<16} {'demos':>5} {'size':>10} {'on disk':>10}")
+        for k in s["obs"]:
+            shape = "(" + ", ".join(map(str, k["shape"])) + ("," if len(k["shape"]) == 1 else "") + ")"
+            sizes = f"{human_size(k['bytes']):>10} {human_size(k['stored_bytes']):>10}"
+            lines.append(f"  {k['key']:<24} {k['dtype']:<8} {shape:<16} {k['demos']:>5} {sizes}"
+                         + ("  (varies between demos)" if k.get("varies") else ""))
+        lines.append("")
+    failed = any("failed_subtask" in d for d in s["demos"])
     head = f"  {'demo':<10} {'steps':>6} {'ok':>3}"
     if s["annotated"]:
         head += "  subtask ends (signals)"
+    if failed:
+        head += "  failed in subtask"
     lines.append(head)
     for d in s["demos"]:
         row = f"  {d['name']:<10} {d['length']:>6} {'yes' if d['success'] else 'no':>3}"
-        if s["annotated"]:
+        if s["annotated"] and "subtask_boundaries" in d:
             row += f"  {d['subtask_boundaries']} ({', '.join(d['subtask_signals'])})"
+        if "failed_subtask" in d:
+            row += f"  {d['failed_subtask']}" + (f" ({d['failed_subtask_name']})" if d["failed_subtask_name"] else "")
+        if "problem" in d:
+            row += f"  [{d['problem'].split('; ')[0]}]"
         lines.append(row)
+    if s.get("num_problems"):
+        lines.append(f"  {s['num_problems']} demo(s) with problems: 'mimicforge validate {s['path']}' lists them all")
     return "\n".join(lines)
 
 
-def _check_pose_stack(arr: np.ndarray, where: str) -> list[str]:
-    if arr.ndim != 3 or arr.shape[1:] != (4, 4):
-        return [f"{where} has shape {arr.shape}; expected (steps, 4, 4)"]
-    if not np.all(np.isfinite(arr)):
-        return [f"{where} contains NaN or infinite values"]
-    problems = []
-    if np.abs(arr[:, 3, :] - np.array([0, 0, 0, 1], dtype=arr.dtype)).max() > 1e-5:
-        problems.append(f"{where} is not a homogeneous transform (last row is not 0 0 0 1)")
-    rot = arr[:, :3, :3].astype(np.float64)
-    err = np.abs(rot @ np.swapaxes(rot, 1, 2) - np.eye(3)).max()
-    if err > 1e-3:
-        problems.append(f"{where} has a rotation that is not orthonormal (error {err:.2g})")
-    return problems
-
-
-def validate(path: str | os.PathLike[str]) -> list[str]:
-    """Every problem found in the file (empty: valid). Raises DatasetFormatError if it is not a dataset at all."""
-    problems: list[str] = []
-    with DatasetReader(path) as r:
-        try:
-            args = r.env_args
-            if not args.get("env_name"):
-                problems.append("data attribute env_args has no env_name")
-        except DatasetFormatError as exc:
-            problems.append(str(exc).split(": ", 1)[-1])
-        lengths: dict[str, int] = {}
-        annotated = r.is_annotated()
-        signal_sets: dict[frozenset[str], str] = {}
-        for name in r.demo_names:
-            g = r.group(name)
-            demo_problems = length_problems(g, name)
-            problems += demo_problems
-            if "actions" in g and isinstance(g["actions"], h5py.Dataset) and g["actions"].ndim >= 1:
-                lengths[name] = int(g["actions"].shape[0])
-                if lengths[name] == 0:
-                    problems.append(f"{name} has zero steps")
-                elif not np.all(np.isfinite(g["actions"][()])):
-                    problems.append(f"{name}/actions contains NaN or infinite values")
-            if isinstance(g.get("obs"), h5py.Group):
-                problems += image_obs.problems(name, g["obs"])
-            for attr in (layout.ATTR_NUM_SAMPLES, layout.ATTR_SUCCESS):
-                if attr not in g.attrs:
-                    problems.append(f"{name} lacks the attribute {attr}")
-            if not annotated:
-                continue
-            info = g.get(layout.DATAGEN_INFO)
-            if info is None:
-                problems.append(f"{name} has no obs/datagen_info while other demos do; {layout.ANNOTATE_HINT}")
-                continue
-            missing = [k for k in layout.DATAGEN_KEYS if k not in info]
-            if missing:
-                problems.append(f"{name}/obs/datagen_info lacks {', '.join(missing)}")
-                continue
-            for key in ("eef_pose", "object_pose", "target_eef_pose"):
-                for sub, ds in info[key].items():
-                    problems += _check_pose_stack(ds[()], f"{name}/obs/datagen_info/{key}/{sub}")
-            signals = {k: ds[()] for k, ds in info["subtask_term_signals"].items()}
-            for sig_name, sig in signals.items():
-                if sig.dtype != np.bool_:
-                    problems.append(f"{name}/obs/datagen_info/subtask_term_signals/{sig_name} is {sig.dtype}, not bool")
-            try:
-                signal_order(signals, name)
-            except DatasetFormatError as exc:
-                problems.append(str(exc).split("; ")[0])
-            signal_sets.setdefault(frozenset(signals), name)
-        if len(signal_sets) > 1:
-            listing = "; ".join(f"{n}: {', '.join(sorted(s))}" for s, n in signal_sets.items())
-            problems.append(f"demos disagree on their subtask signals ({listing})")
-        total_attr = r.data_attrs.get(layout.ATTR_TOTAL)
-        if total_attr is None:
-            problems.append("data lacks the attribute total")
-        elif int(total_attr) != sum(lengths.values()):
-            steps = sum(lengths.values())
-            problems.append(f"data attribute total = {int(total_attr)} but the demos hold {steps} steps")
-    return problems
+def human_size(n: float) -> str:
+    """Bytes in B, kB, MB or GB (powers of 1000)."""
+    for unit in ("B", "kB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"

@@ -28,6 +28,7 @@ class MergeResult:
     num_demos: int
     total: int
     sources: tuple[tuple[str, int], ...]  # (input path, demos taken from it)
+    left_out: tuple[str, ...] = ()  # demo paths not copied (--common-keys, --drop-annotations)
 
 
 def merge_datasets(
@@ -39,6 +40,8 @@ def merge_datasets(
     data_attrs: dict[str, object] | None = None,
     select: Sequence[tuple[int, str]] | None = None,
     check_lengths: bool = True,
+    common_keys: bool = False,
+    drop_annotations: bool = False,
 ) -> MergeResult:
     """Merge ``inputs`` (in order, demos in file order) into ``out``.
 
@@ -46,7 +49,9 @@ def merge_datasets(
     ``select``: only these demos, in this order, as (index into ``inputs``, demo name) pairs.
     ``check_lengths``: first check that every chosen demo's datasets agree in length (off only for files this
     process's own writer made, such as worker shards: reading every dataset's shape costs about 10 ms a demo).
-    ``env_args`` must agree on ``env_name`` across inputs; the first input's ``env_args`` are kept.
+    ``env_args`` must agree on ``env_name`` across inputs; the first input's ``env_args`` are kept. Inputs must
+    not mix annotated with unannotated demos (``drop_annotations``: drop every ``obs/datagen_info``, giving training
+    data) nor ``obs`` keys, dtypes or shapes (``common_keys``: keep the ``obs`` keys that are the same in all).
     """
     out = Path(out)
     if not inputs:
@@ -86,6 +91,7 @@ def _merge(out: Path, inputs: Sequence[str | os.PathLike[str]], skip_empty: bool
         if len(set(names.values())) > 1:
             listing = ", ".join(f"{p} has {n!r}" for p, n in names.items())
             raise DatasetFormatError(f"inputs disagree on env_name ({listing}); merge only files of one task")
+        drop = _mixed_inputs(readers, common_keys=common_keys, drop_annotations=drop_annotations)
         if select is None:
             chosen = [(r, name) for r in readers for name in r.demo_names]
         else:
@@ -115,7 +121,7 @@ def _merge(out: Path, inputs: Sequence[str | os.PathLike[str]], skip_empty: bool
                 taken: dict[str, int] = {}
                 for r, name in chosen:
                     src = r.group(name)
-                    src.file.copy(src, data, name=layout.demo_name(count))
+                    _copy(src, data, layout.demo_name(count), drop)
                     total += int(src[layout.ACTIONS].shape[0])
                     count += 1
                     taken[str(r.path)] = taken.get(str(r.path), 0) + 1
@@ -130,4 +136,68 @@ def _merge(out: Path, inputs: Sequence[str | os.PathLike[str]], skip_empty: bool
     finally:
         for r in readers:
             r.close()
-    return MergeResult(out, count, total, tuple(sources))
+    return MergeResult(out, count, total, tuple(sources), tuple(sorted(drop)))
+
+
+def _obs_layout(r: DatasetReader) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """obs key -> (dtype, per-step shape) of an input's first demo, annotations left out."""
+    obs = r.group(r.demo_names[0]).get(layout.OBS)
+    if not isinstance(obs, h5py.Group):
+        return {}
+    return {k: (v.dtype.name, tuple(v.shape[1:])) for k, v in obs.items()
+            if isinstance(v, h5py.Dataset)}
+
+
+def _mixed_inputs(readers: Sequence[DatasetReader], *, common_keys: bool, drop_annotations: bool) -> set[str]:
+    """Refuse inputs whose demos cannot live in one file (one line naming the files and the difference), or
+    the demo paths to leave out when a flag says what to do."""
+    drop: set[str] = set()
+    annotated = {str(r.path): r.is_annotated() for r in readers}
+    if len(set(annotated.values())) > 1 and not drop_annotations:
+        yes = ", ".join(p for p, a in annotated.items() if a)
+        no = ", ".join(p for p, a in annotated.items() if not a)
+        raise DatasetFormatError(
+            f"inputs mix annotated and unannotated demos ({yes}: annotated; {no}: not): generate needs "
+            "annotations in every demo of a source and training needs the same keys in every demo; pass "
+            "--drop-annotations to merge them as training data")
+    if drop_annotations:
+        drop.add(layout.DATAGEN_INFO)
+    layouts = {str(r.path): _obs_layout(r) for r in readers}
+    first_path, first = next(iter(layouts.items()))
+    shared = {k: v for k, v in first.items() if all(lay.get(k) == v for lay in layouts.values())}
+    for path, lay in layouts.items():
+        if lay == first:
+            continue
+        if not common_keys:
+            only_first = sorted(set(first) - set(lay))
+            only_here = sorted(set(lay) - set(first))
+            differ = sorted(k for k in set(first) & set(lay) if first[k] != lay[k])
+            parts = [f"{first_path} has {', '.join(only_first)} that {path} lacks" if only_first else "",
+                     f"{path} has {', '.join(only_here)} that {first_path} lacks" if only_here else "",
+                     "; ".join(f"{k} is {lay[k][0]} {lay[k][1]} in {path} but {first[k][0]} {first[k][1]} in "
+                               f"{first_path}" for k in differ)]
+            raise DatasetFormatError(
+                f"inputs differ in their obs keys ({'; '.join(p for p in parts if p)}): training needs the same "
+                "obs in every demo; pass --common-keys to keep only the obs keys that are the same in all inputs")
+    if common_keys:
+        drop |= {f"{layout.OBS}/{k}" for lay in layouts.values() for k in lay if k not in shared}
+    return drop
+
+
+def _copy(src: h5py.Group, dest: h5py.Group, name: str, drop: set[str], prefix: str = "") -> None:
+    """Copy the group ``src`` to ``dest[name]`` (HDF5's object copy keeps dtypes, compression and attributes),
+    leaving out the paths in ``drop``, relative to the demo."""
+    if not any(d.startswith(prefix) for d in drop):
+        src.file.copy(src, dest, name=name)
+        return
+    group = dest.create_group(name, track_order=True)
+    for k, v in src.attrs.items():
+        group.attrs[k] = v
+    for key, item in src.items():
+        path = prefix + key
+        if path in drop:
+            continue
+        if isinstance(item, h5py.Group):
+            _copy(item, group, key, drop, path + "/")
+        else:
+            src.file.copy(item, group, name=key)

@@ -120,25 +120,35 @@ def signal_order(signals: Mapping[str, np.ndarray], where: str) -> list[str]:
     return sorted(edges, key=lambda n: (edges[n], n))
 
 
-def length_problems(demo: h5py.Group, name: str) -> list[str]:
-    """Every way the arrays of one demo disagree about its number of steps (empty if consistent)."""
-    problems: list[str] = []
+def length_issues(demo: h5py.Group) -> list[tuple[str, str]]:
+    """Every way the arrays of one demo disagree about its number of steps, as (kind, detail) pairs: ``kind`` is
+    the same for every demo with that problem, ``detail`` this demo's case, starting with "/" and its path inside
+    the demo (or with a space), so that ``name + detail`` reads as one sentence."""
     actions = demo.get(layout.ACTIONS)
     if not isinstance(actions, h5py.Dataset):
-        return [f"{name} has no 'actions' dataset"]
+        return [("no 'actions' dataset", " has no 'actions' dataset")]
     if actions.ndim != 2:
-        return [f"{name}/actions has shape {actions.shape}; expected (steps, action_dim)"]
+        return [("actions is not (steps, action_dim)", f"/actions has shape {actions.shape}; expected (steps, action_dim)")]
     t = actions.shape[0]
+    issues: list[tuple[str, str]] = []
     for path, ds in iter_datasets(demo):
         if path.startswith(layout.INITIAL_STATE + "/"):
             if ds.ndim == 0 or ds.shape[0] != 1:
-                problems.append(f"{name}/{path} has shape {ds.shape}; initial_state arrays have one row")
+                issues.append(("initial_state arrays without exactly one row",
+                               f"/{path} has shape {ds.shape}; initial_state arrays have one row"))
         elif ds.ndim == 0 or ds.shape[0] != t:
-            problems.append(f"{name}/{path} has {ds.shape[0] if ds.ndim else 0} steps but actions has {t}")
+            issues.append(("arrays whose number of steps differs from actions'",
+                           f"/{path} has {ds.shape[0] if ds.ndim else 0} steps but actions has {t}"))
     n = demo.attrs.get(layout.ATTR_NUM_SAMPLES)
     if n is not None and int(n) != t:
-        problems.append(f"{name} attribute num_samples = {int(n)} but actions has {t} steps")
-    return problems
+        issues.append(("attribute num_samples differs from the steps in actions",
+                       f" attribute num_samples = {int(n)} but actions has {t} steps"))
+    return issues
+
+
+def length_problems(demo: h5py.Group, name: str) -> list[str]:
+    """``length_issues`` as sentences naming the demo (empty if consistent)."""
+    return [name + detail for _, detail in length_issues(demo)]
 
 
 class DatasetReader:

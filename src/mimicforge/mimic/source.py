@@ -15,7 +15,7 @@ import numpy as np
 
 from mimicforge.datasets.reader import SourceDataset, subtask_boundaries
 from mimicforge.errors import ConfigError, DatasetFormatError
-from mimicforge.tasks import SubtaskSpec, TaskSpec
+from mimicforge.tasks import SubtaskSpec, TaskSpec, boundary_problem
 
 
 @dataclass(frozen=True)
@@ -80,17 +80,9 @@ class SourcePool:
     def _check_offsets(self) -> None:
         """Isaac Lab's load-time check: shifted boundaries can never cross or empty a subtask."""
         for d in self.demos:
-            start = 0
-            for i, sub in enumerate(self.subtasks):
-                lo, hi = sub.term_offset_range
-                prev_hi = self.subtasks[i - 1].term_offset_range[1] if i else 0
-                if d.ends[i] + lo <= start + prev_hi:
-                    name = sub.term_signal or "the final subtask"
-                    raise DatasetFormatError(
-                        f"{d.name}: subtask {i} ({name}) ends at step {d.ends[i]}, too close to the previous "
-                        f"boundary {start} for offsets up to {prev_hi}; drop this demo or narrow term_offset_range"
-                    )
-                start = int(d.ends[i])
+            problem = boundary_problem([int(e) for e in d.ends], self.subtasks)
+            if problem:
+                raise DatasetFormatError(f"{d.name}: {problem}; drop this demo or narrow term_offset_range")
 
     def randomized_bounds(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Per-trial (starts, ends), each (N, S): every non-final end shifted by its offset range."""

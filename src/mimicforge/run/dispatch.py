@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from mimicforge.backends import make_env_factory, resolve_engine
@@ -41,6 +42,7 @@ def generate(cfg: RunConfig, *, on_attempt: OnAttempt | None = None, sim: Any = 
     or Ray."""
     cfg = resolve_input(cfg)
     engine = engine or choose_engine(cfg)  # given: the caller has chosen (and checked) it already
+    cfg = replace(cfg, generation=replace(cfg.generation, engine=engine))  # the saved settings name what runs
     if engine == "isaaclab":
         if sim is None:
             raise ConfigError(
