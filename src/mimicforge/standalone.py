@@ -42,14 +42,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if dispatch.choose_engine(cfg) != "isaaclab":
             raise ConfigError(f"{PROG} runs the Isaac Lab engine (ENGINE={cfg.generation.engine} chooses the twin "
                               "here); for the twin run 'mimicforge generate'")
-        state["sim"] = kit.launch(cfg)  # checks everything first (light), then starts Kit
+        if cfg.workers.workers == 1 and not cfg.workers.ray:
+            state["sim"] = kit.launch(cfg)  # checks everything first (light), then starts Kit
+        # else each worker (or Ray task) starts its own Kit; this process supervises them without one
         from mimicforge.run.progress import Progress
 
         progress = Progress(cfg.generation.num_trials, cfg.generation.stop_on, interval=args.progress_interval,
                             label="isaaclab")
         summary = None
         try:
-            summary = dispatch.generate(cfg, sim=state["sim"], engine="isaaclab", on_attempt=progress)
+            summary = dispatch.generate(cfg, sim=state.get("sim"), engine="isaaclab", on_attempt=progress)
         finally:
             progress.close(summary)
         if args.json:

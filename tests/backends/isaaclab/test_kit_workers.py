@@ -1,0 +1,175 @@
+"""WORKERS=N on Isaac Lab, for real on the Kit-free harness: ``standalone/generate.py`` supervises N worker
+processes, each running NVIDIA's ``isaaclab_mimic`` (2.3.2.post1 wheel) through mimicforge's driver on the
+MuJoCo twin (only Kit is replaced, see ``harness``). Workers are SIGKILLed, hung and resumed for real."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+
+from mimicforge.datasets import validate
+from mimicforge.outputs import OutputPaths, read_metrics
+from tests.backends.isaaclab.test_real_mimic import ENTRY, child_env
+from tests.run.procs import children, cmdline, wait_gone
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+SHARD = "mimicforge.backends.isaaclab.shard"
+PER_TRIAL = ("--select-source", "per_trial")  # NVIDIA's own 2.3 selection: about 40 % success on the twin
+
+
+class Standalone:
+    """``standalone/generate.py`` on the harness, stderr collected live."""
+
+    def __init__(self, tmp_path: Path, real_dataset: Path, *flags: str, env: dict[str, str] | None = None) -> None:
+        self.out = tmp_path / "gen.hdf5"
+        cmd = [*ENTRY, "--input", str(real_dataset), "--output", str(self.out), "--device", "cpu",
+               "--engine", "isaaclab", "--seed", "1", "--progress-interval", "0", *flags]
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(cmd, env=env or child_env(), cwd=tmp_path, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def kit_workers(self) -> dict[int, int]:
+        """{worker: pid} of the live Kit worker processes."""
+        found = {}
+        for pid in children(self.proc.pid):
+            m = re.search(rf"{SHARD} --worker (\d+)", cmdline(pid))
+            if m:
+                found[int(m.group(1))] = pid
+        return found
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+    def wait_until(self, predicate, timeout: float = 400) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            assert self.proc.poll() is None, "".join(self.lines[-30:])
+            time.sleep(0.1)
+        raise AssertionError("timed out; log tail:\n" + "".join(self.lines[-30:]))
+
+    def finish(self, timeout: float = 600) -> tuple[int, str, float]:
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return self.proc.returncode, out, time.monotonic() - self.t0
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        for pid in self.kit_workers().values():
+            os.killpg(pid, signal.SIGKILL)
+
+
+def demos(path: Path) -> list[dict]:
+    with h5py.File(path, "r") as f:
+        data = f["data"]
+        return [{"key": (int(data[n].attrs["mimicforge_worker"]), int(data[n].attrs["mimicforge_attempt"])),
+                 "hash": hashlib.sha1(data[n]["actions"][()].tobytes()).hexdigest(),
+                 "record": json.loads(data[n].attrs["mimicforge_metrics"])} for n in data]
+
+
+def test_two_kit_workers_survive_three_sigkills_with_exactly_n_distinct_demos(wheel, tmp_path, real_dataset):
+    n = 6
+    run = Standalone(tmp_path, real_dataset, "--workers", "2", "--num-trials", str(n), "--json", *PER_TRIAL)
+    rng = random.Random(21)
+    killed = []
+    try:
+        run.wait_until(lambda: len(run.kit_workers()) == 2)
+        for _ in range(3):
+            time.sleep(rng.uniform(1.0, 8.0))  # a random moment: starting up, mid-attempt, writing a demo...
+            live = run.kit_workers()
+            if not live:
+                run.wait_until(lambda: bool(run.kit_workers()))
+                live = run.kit_workers()
+            worker = rng.choice(sorted(live))
+            os.killpg(live[worker], signal.SIGKILL)
+            killed.append((worker, live[worker]))
+            # wait for the supervisor to notice and start that worker again
+            run.wait_until(lambda w=worker, p=live[worker]: run.kit_workers().get(w, p) != p)
+        code, out, wall = run.finish()
+    finally:
+        run.kill()
+    assert code == 0, "".join(run.lines[-40:])
+    summary = json.loads(out.strip().splitlines()[-1])
+    restarts = [line for line in run.lines if "killed by SIGKILL; restarting it" in line]
+    assert len(restarts) == 3, "".join(run.lines[-40:])
+    assert validate(run.out) == []
+    found = demos(run.out)
+    assert len(found) == n == summary["successes"]
+    assert len({d["key"] for d in found}) == n and len({d["hash"] for d in found}) == n  # no demo twice
+    assert {d["key"][0] for d in found} == {0, 1}  # both Kit workers contributed
+    assert all(d["record"]["engine"] == "isaaclab" and d["record"]["seed_key"][0] == d["key"][0] for d in found)
+    assert not run.out.with_name("gen.shards").exists() and wait_gone([p for _, p in killed], 10)
+    print(json.dumps({"kill_three_times": {"demos": len(found), "distinct_hashes": len({d["hash"] for d in found}),
+                                           "restarts": len(restarts), "killed": killed, "wall_s": round(wall, 1),
+                                           "attempts": summary["attempts"]}}))
+
+
+def test_a_hung_kit_worker_is_killed_after_stall_timeout_and_restarted(wheel, tmp_path, real_dataset):
+    """A Kit process that hangs (IsaacLab#4473) in a sleep no signal handler ends: the supervisor hears nothing from
+    it for STALL_TIMEOUT seconds, SIGKILLs it and starts it again; the run still ends with N demos."""
+    marker = tmp_path / "hung-once"
+    stall = 45
+    run = Standalone(tmp_path, real_dataset, "--workers", "2", "--num-trials", "4", "--stall-timeout", str(stall),
+                     "--json", *PER_TRIAL, env=child_env(MIMICFORGE_HARNESS_HANG_ONCE=str(marker)))
+    try:
+        code, out, wall = run.finish()
+    finally:
+        run.kill()
+    assert code == 0, "".join(run.lines[-40:])
+    assert marker.exists()
+    log = "".join(run.lines)
+    m = re.search(rf"worker (\d) made no progress for {stall} s \(STALL_TIMEOUT\); killing it", log)
+    assert m, log[-4000:]
+    assert f"worker {m.group(1)} killed by SIGKILL; restarting it" in log
+    assert validate(run.out) == [] and len(demos(run.out)) == 4 == json.loads(out.strip().splitlines()[-1])["successes"]
+    print(json.dumps({"hang": {"worker": int(m.group(1)), "wall_s": round(wall, 1)}}))
+
+
+def test_a_resumed_kit_run_does_not_repeat_the_original_first_attempt(wheel, tmp_path, real_dataset):
+    """One Kit process seeds its whole run once: from SeedSequence(SEED, spawn_key=(worker, next_attempt)), so the
+    resumed run's first attempt starts from another scene than the original run's first attempt."""
+    first = Standalone(tmp_path, real_dataset, "--num-trials", "1", "--stop-on", "attempts", "--keep-failed")
+    code, _, _ = first.finish()
+    assert code == 0, "".join(first.lines[-30:])
+    resumed = Standalone(tmp_path, real_dataset, "--num-trials", "2", "--stop-on", "attempts", "--keep-failed",
+                         "--resume")
+    code, _, _ = resumed.finish()
+    assert code == 0, "".join(resumed.lines[-30:])
+    paths = OutputPaths.beside(tmp_path / "gen.hdf5")
+    starts = {}
+    for path in (paths.dataset, paths.failed):
+        if not path.exists():
+            continue
+        with h5py.File(path, "r") as f:
+            for name, demo in f["data"].items():
+                record = json.loads(demo.attrs["mimicforge_metrics"])
+                cubes = [demo[f"initial_state/rigid_object/cube_{i}/root_pose"][()] for i in (1, 2, 3)]
+                starts[int(demo.attrs["mimicforge_attempt"])] = (record, cubes)
+    assert sorted(starts) == [0, 1]
+    (rec0, cubes0), (rec1, cubes1) = starts[0], starts[1]
+    assert rec0["seed_key"] == [0, 0] and rec1["seed_key"] == [0, 1] and rec0["run_seed"] != rec1["run_seed"]
+    assert any((a != b).any() for a, b in zip(cubes0, cubes1))  # another scene, not the original's again
+    assert [r["attempt"] for r in read_metrics(paths.metrics)] == [0, 1]

@@ -1,0 +1,121 @@
+"""Isaac Lab workers without Kit: device placement, the settings each Kit worker gets, the seeds, and the whole
+run configuration reaching the plan child of Isaac Lab 3.0 (resume, overwrite, the notebook's default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mimicforge.backends.isaaclab import driver, kit, workers
+from mimicforge.config import RunConfig, from_toml_text, load_config, to_toml
+from mimicforge.datasets import DatasetWriter
+from mimicforge.errors import ConfigError, MimicforgeError
+from mimicforge.outputs import OutputPaths
+
+pytestmark = pytest.mark.timeout(120)
+ENV_NAME = "Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0"
+
+
+# ------------------------------------------------------------------------------------------ devices
+def test_visible_gpus_follow_cuda_visible_devices_then_the_driver(tmp_path):
+    assert workers.visible_gpus({"CUDA_VISIBLE_DEVICES": "2,3"}, tmp_path) == 2
+    assert workers.visible_gpus({"CUDA_VISIBLE_DEVICES": ""}, tmp_path) == 0
+    assert workers.visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}, tmp_path) == 0
+    for bus in ("0000:07:00.0", "0000:0a:00.0", "0000:0b:00.0"):
+        (tmp_path / bus).mkdir()
+    assert workers.visible_gpus({}, tmp_path) == 3
+    assert workers.visible_gpus({}, tmp_path / "absent") == 0
+
+
+@pytest.mark.parametrize(("env", "gpus", "expected"), [
+    ({}, 4, ["cuda:0", "cuda:1", "cuda:2"]),  # default: every GPU seen, one worker each
+    ({}, 2, ["cuda:0", "cuda:1", "cuda:0"]),  # more workers than GPUs: they cycle
+    ({}, 0, ["cuda:0", "cuda:0", "cuda:0"]),  # no GPU found: DEVICE for all
+    ({"DEVICE": "cpu"}, 4, ["cpu", "cpu", "cpu"]),  # DEVICE=cpu: never a GPU
+    ({"DEVICE": "cuda:1"}, 0, ["cuda:1", "cuda:1", "cuda:1"]),
+    ({"DEVICES": "cuda:0"}, 4, ["cuda:0", "cuda:0", "cuda:0"]),  # one GPU shared on purpose
+    ({"DEVICES": "cuda:1,cuda:3"}, 4, ["cuda:1", "cuda:3", "cuda:1"]),
+])
+def test_worker_devices(env, gpus, expected):
+    assert workers.worker_devices(load_config(env=env), 3, gpus=gpus) == expected
+
+
+def test_a_ray_task_runs_kit_on_the_gpu_ray_assigned_with_every_gpu_visible():
+    env = {"CUDA_VISIBLE_DEVICES": "3", "PATH": "/bin"}
+    assert workers.ray_device("cuda:0", [3], env) == ("cuda:3", {"PATH": "/bin"})
+    assert workers.ray_device("cuda:0", [], env) == ("cuda:0", env)  # no GPU in the task: DEVICE
+    assert workers.ray_device("cpu", [3], env) == ("cpu", env)
+
+
+def test_bad_devices_are_refused_with_the_value_quoted():
+    with pytest.raises(ConfigError, match=r"DEVICES='cuda:0,gpu1': expected a comma-separated list of cpu, cuda or cuda:N .*e.g. DEVICES=cuda:0,cuda:1"):
+        load_config(env={"DEVICES": "cuda:0,gpu1"})
+
+
+def test_each_kit_worker_gets_its_shard_continued_as_one_process(real_dataset, tmp_path):
+    cfg = load_config(env={}, flags={"input_file": str(real_dataset), "output_file": str(tmp_path / "gen.hdf5"),
+                                     "output_dir": str(tmp_path / "out"), "num_trials": 7, "workers": 3,
+                                     "on_existing": "overwrite", "engine": "isaaclab"})
+    shard = workers.shard_settings(cfg, 2, None)
+    assert shard.generation.output_file == tmp_path / "gen.shards" / "worker_2.hdf5"
+    assert shard.cameras.output_dir == tmp_path / "out" / ".gen.shards" / "worker_2"
+    assert (shard.workers.workers, shard.workers.ray, shard.on_existing) == (1, False, "resume")
+    assert shard.generation.num_trials == 7  # until stopped: the supervisor stops it at the run's goal
+    assert workers.shard_settings(cfg, 2, 3).generation.num_trials == 3  # a quota (attempts, or a Ray task)
+    # what crosses the pipe to the Kit process is the whole configuration, run section included
+    assert from_toml_text(to_toml(shard, with_run=True), "shard") == shard
+
+
+# ------------------------------------------------------------------------------------------ seeds
+def test_run_seed_depends_on_worker_and_first_attempt():
+    seeds = {(w, a): driver.run_seed(1, w, a) for w in range(3) for a in range(3)}
+    assert len(set(seeds.values())) == 9 and all(0 <= s < 2**63 for s in seeds.values())
+    assert driver.run_seed(1, 0, 0) == driver.run_seed(1, 0, 0) != driver.run_seed(2, 0, 0)
+
+
+# ------------------------------------------------------------------------------------------ the plan child
+def cfg_for(real_dataset: Path, out: Path, **flags) -> RunConfig:
+    return load_config(env={}, flags={"input_file": str(real_dataset), "output_file": str(out),
+                                      "engine": "isaaclab", **flags})
+
+
+def existing_output(out: Path) -> None:
+    DatasetWriter(out, env_name=ENV_NAME, mode="create").close()
+
+
+def test_to_toml_keeps_the_run_section_only_when_asked(real_dataset, tmp_path):
+    cfg = cfg_for(real_dataset, tmp_path / "g.hdf5", on_existing="overwrite", num_trials=3)
+    assert "[run]" not in to_toml(cfg)  # the record saved beside OUT: never re-applies an overwrite
+    assert from_toml_text(to_toml(cfg, with_run=True), "child") == cfg
+
+
+@pytest.mark.parametrize("on_existing", ["resume", "overwrite"])
+def test_child_plan_resumes_and_overwrites_an_existing_output(real_dataset, tmp_path, on_existing):
+    """Isaac Lab 3.0 plans in a child process; ON_EXISTING (--resume / --overwrite) must reach it."""
+    out = tmp_path / "g.hdf5"
+    existing_output(out)
+    cfg = cfg_for(real_dataset, out, on_existing=on_existing)
+    assert kit.plan_env_name(cfg, in_child=True) == ENV_NAME
+    with pytest.raises(MimicforgeError, match="pass --resume"):  # and without it the child still refuses
+        kit.plan_env_name(cfg_for(real_dataset, out), in_child=True)
+
+
+def test_child_plan_takes_the_notebooks_default_resume(real_dataset, tmp_path, monkeypatch):
+    """The notebook's settings cell: ``load_config(flags=OVERRIDES)`` with ``on_existing="resume"``."""
+    import json
+
+    nb = json.loads((Path(__file__).resolve().parents[3] / "notebook" / "generate_dataset.ipynb").read_text())
+    cell = next("".join(c["source"]) for c in nb["cells"] if "OVERRIDES = {" in "".join(c["source"]))
+    overrides_src = cell[cell.index("OVERRIDES = {"):cell.index("}", cell.index("OVERRIDES = {")) + 1]
+    scope: dict = {}
+    exec(overrides_src, scope)  # the notebook's own defaults, not a copy of them
+    assert scope["OVERRIDES"]["on_existing"] == "resume"
+    out = tmp_path / "g.hdf5"
+    existing_output(out)
+    for key, env in (("input_file", "INPUT_FILE"), ("output_file", "OUTPUT_FILE")):
+        monkeypatch.setenv(env, str(real_dataset if key == "input_file" else out))
+    monkeypatch.setenv("ENGINE", "isaaclab")
+    cfg = load_config(flags=scope["OVERRIDES"])
+    assert kit.plan_env_name(cfg, in_child=True) == ENV_NAME
+    assert OutputPaths.beside(out).dataset.exists()  # resumed, not replaced
