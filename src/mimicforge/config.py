@@ -71,7 +71,8 @@ def _devices(v: Any) -> tuple[str, ...]:
         raise ValueError(_devices.desc) from None  # type: ignore[attr-defined]
 
 
-_devices.desc = "a comma-separated list of cpu, cuda or cuda:N (a device may repeat: workers share it)"  # type: ignore[attr-defined]
+_devices.desc = (  # type: ignore[attr-defined]
+    "a comma-separated list of cpu, cuda or cuda:N (a device may repeat: workers share it)")
 
 
 @dataclass(frozen=True, kw_only=True)

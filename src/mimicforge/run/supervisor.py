@@ -122,7 +122,8 @@ def run_supervised(
     tracker = GoalTracker(str(out.dataset), target=g.num_trials, stop_on=g.stop_on, successes=resumed.successes,
                           attempts=sum(resumed.next_attempt.values()),
                           max_consecutive_failures=g.max_consecutive_failures,
-                          stall_timeout=None if restart_stalled else g.stall_timeout, where=f" across {nworkers} workers")
+                          stall_timeout=None if restart_stalled else g.stall_timeout,
+                          where=f" across {nworkers} workers")
 
     for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(key, "1")  # one core per worker; inherited by spawned children

@@ -129,11 +129,13 @@ def test_two_kit_workers_survive_three_sigkills_with_exactly_n_distinct_demos(wh
 
 def test_a_hung_kit_worker_is_killed_after_stall_timeout_and_restarted(wheel, tmp_path, real_dataset):
     """A Kit process that hangs (IsaacLab#4473) in a sleep no signal handler ends: the supervisor hears nothing from
-    it for STALL_TIMEOUT seconds, SIGKILLs it and starts it again; the run still ends with N demos."""
+    it for STALL_TIMEOUT seconds, SIGKILLs it and starts it again. With STOP_ON=attempts each worker owns half of
+    the attempts, so the run can only end once the hung worker has been replaced and has done its share."""
     marker = tmp_path / "hung-once"
     stall = 45
-    run = Standalone(tmp_path, real_dataset, "--workers", "2", "--num-trials", "4", "--stall-timeout", str(stall),
-                     "--json", *PER_TRIAL, env=child_env(MIMICFORGE_HARNESS_HANG_ONCE=str(marker)))
+    run = Standalone(tmp_path, real_dataset, "--workers", "2", "--num-trials", "4", "--stop-on", "attempts",
+                     "--keep-failed", "--stall-timeout", str(stall), "--json", *PER_TRIAL,
+                     env=child_env(MIMICFORGE_HARNESS_HANG_ONCE=str(marker)))
     try:
         code, out, wall = run.finish()
     finally:
@@ -144,7 +146,11 @@ def test_a_hung_kit_worker_is_killed_after_stall_timeout_and_restarted(wheel, tm
     m = re.search(rf"worker (\d) made no progress for {stall} s \(STALL_TIMEOUT\); killing it", log)
     assert m, log[-4000:]
     assert f"worker {m.group(1)} killed by SIGKILL; restarting it" in log
-    assert validate(run.out) == [] and len(demos(run.out)) == 4 == json.loads(out.strip().splitlines()[-1])["successes"]
+    assert json.loads(out.strip().splitlines()[-1])["attempts"] == 4
+    paths = OutputPaths.beside(run.out)
+    kept = [d["key"] for path in (paths.dataset, paths.failed) if path.exists() for d in demos(path)]
+    assert all(validate(path) == [] for path in (paths.dataset, paths.failed) if path.exists())
+    assert sorted(kept) == [(0, 0), (0, 1), (1, 0), (1, 1)]  # every attempt once, the hung one's share redone
     print(json.dumps({"hang": {"worker": int(m.group(1)), "wall_s": round(wall, 1)}}))
 
 
@@ -164,7 +170,7 @@ def test_a_resumed_kit_run_does_not_repeat_the_original_first_attempt(wheel, tmp
         if not path.exists():
             continue
         with h5py.File(path, "r") as f:
-            for name, demo in f["data"].items():
+            for demo in f["data"].values():
                 record = json.loads(demo.attrs["mimicforge_metrics"])
                 cubes = [demo[f"initial_state/rigid_object/cube_{i}/root_pose"][()] for i in (1, 2, 3)]
                 starts[int(demo.attrs["mimicforge_attempt"])] = (record, cubes)
@@ -173,3 +179,21 @@ def test_a_resumed_kit_run_does_not_repeat_the_original_first_attempt(wheel, tmp
     assert rec0["seed_key"] == [0, 0] and rec1["seed_key"] == [0, 1] and rec0["run_seed"] != rec1["run_seed"]
     assert any((a != b).any() for a, b in zip(cubes0, cubes1))  # another scene, not the original's again
     assert [r["attempt"] for r in read_metrics(paths.metrics)] == [0, 1]
+
+
+def test_ray_runs_kit_shards_as_tasks_on_a_local_ray(wheel, tmp_path, real_dataset):
+    """``--ray`` on Isaac Lab: each shard is a Ray task asking for one GPU and running its own Kit process. This
+    local Ray has no GPU, so each task's GPU request is mapped to one CPU, and the run says so."""
+    pytest.importorskip("ray")
+    run = Standalone(tmp_path, real_dataset, "--workers", "2", "--ray", "--num-trials", "2", "--json", *PER_TRIAL)
+    try:
+        code, out, wall = run.finish()
+    finally:
+        run.kill()
+    assert code == 0, "".join(run.lines[-40:])
+    assert run.count("the Ray cluster has no GPU: each task asks for 1 CPU instead of 1 GPU") == 1
+    found = demos(run.out)
+    assert validate(run.out) == [] and len(found) == 2 == json.loads(out.strip().splitlines()[-1])["successes"]
+    assert len({d["hash"] for d in found}) == 2 and all(d["record"]["engine"] == "isaaclab" for d in found)
+    assert not run.out.with_name("gen.shards").exists()
+    print(json.dumps({"ray": {"wall_s": round(wall, 1)}}))

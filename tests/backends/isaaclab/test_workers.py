@@ -49,7 +49,8 @@ def test_a_ray_task_runs_kit_on_the_gpu_ray_assigned_with_every_gpu_visible():
 
 
 def test_bad_devices_are_refused_with_the_value_quoted():
-    with pytest.raises(ConfigError, match=r"DEVICES='cuda:0,gpu1': expected a comma-separated list of cpu, cuda or cuda:N .*e.g. DEVICES=cuda:0,cuda:1"):
+    with pytest.raises(ConfigError, match=r"DEVICES='cuda:0,gpu1': expected a comma-separated list of cpu, cuda or "
+                                          r"cuda:N .*e.g. DEVICES=cuda:0,cuda:1"):
         load_config(env={"DEVICES": "cuda:0,gpu1"})
 
 
@@ -103,19 +104,38 @@ def test_child_plan_resumes_and_overwrites_an_existing_output(real_dataset, tmp_
 
 def test_child_plan_takes_the_notebooks_default_resume(real_dataset, tmp_path, monkeypatch):
     """The notebook's settings cell: ``load_config(flags=OVERRIDES)`` with ``on_existing="resume"``."""
+    import ast
     import json
 
     nb = json.loads((Path(__file__).resolve().parents[3] / "notebook" / "generate_dataset.ipynb").read_text())
     cell = next("".join(c["source"]) for c in nb["cells"] if "OVERRIDES = {" in "".join(c["source"]))
-    overrides_src = cell[cell.index("OVERRIDES = {"):cell.index("}", cell.index("OVERRIDES = {")) + 1]
-    scope: dict = {}
-    exec(overrides_src, scope)  # the notebook's own defaults, not a copy of them
-    assert scope["OVERRIDES"]["on_existing"] == "resume"
+    start = cell.index("OVERRIDES = {") + len("OVERRIDES = ")
+    overrides = ast.literal_eval(cell[start:cell.index("}", start) + 1])  # the notebook's own defaults, not a copy
+    assert overrides["on_existing"] == "resume"
     out = tmp_path / "g.hdf5"
     existing_output(out)
     for key, env in (("input_file", "INPUT_FILE"), ("output_file", "OUTPUT_FILE")):
         monkeypatch.setenv(env, str(real_dataset if key == "input_file" else out))
     monkeypatch.setenv("ENGINE", "isaaclab")
-    cfg = load_config(flags=scope["OVERRIDES"])
+    cfg = load_config(flags=overrides)
     assert kit.plan_env_name(cfg, in_child=True) == ENV_NAME
     assert OutputPaths.beside(out).dataset.exists()  # resumed, not replaced
+
+
+# ------------------------------------------------------------------------------------------ stopping
+def test_a_stop_signal_never_moves_the_end_of_the_run_later():
+    """SIGTERM just after the last attempt (env_loop steps once more before its check) must not buy one more."""
+    from types import SimpleNamespace
+
+    def env(guarantee, target):
+        return SimpleNamespace(cfg=SimpleNamespace(datagen_config=SimpleNamespace(
+            generation_guarantee=guarantee, generation_num_trials=target)))
+
+    generation = SimpleNamespace(num_success=1, num_failures=1, num_attempts=2)
+    done = env(False, 2)  # STOP_ON=attempts, both attempts done
+    driver.finish_after_current_attempt(done, generation)
+    assert (done.cfg.datagen_config.generation_guarantee, done.cfg.datagen_config.generation_num_trials) == (False, 2)
+    running = env(True, 10)  # STOP_ON=successes, far from the goal: the attempt in progress is the last
+    driver.finish_after_current_attempt(running, generation)
+    assert (running.cfg.datagen_config.generation_guarantee, running.cfg.datagen_config.generation_num_trials) == (
+        False, 3)

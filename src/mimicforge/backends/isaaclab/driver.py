@@ -31,8 +31,8 @@ import numpy as np
 from mimicforge.backends.isaaclab import api
 from mimicforge.backends.isaaclab.cameras import CAMERA_TASKS, needs_cameras
 from mimicforge.backends.isaaclab.eventloop import prepare_event_loop
-from mimicforge.backends.isaaclab.kit import Simulation, close, launch
 from mimicforge.backends.isaaclab.images import FrameSorter, redirect_camera_terms
+from mimicforge.backends.isaaclab.kit import Simulation, close, launch
 from mimicforge.backends.isaaclab.signals import GracefulStop
 from mimicforge.backends.isaaclab.staging import STAGING_NAME, Collector, Staging
 from mimicforge.backends.isaaclab.watchdog import Counters, Watchdog, WatchdogAbort
@@ -174,10 +174,15 @@ def read_counters(generation: ModuleType) -> Counters:
 
 
 def finish_after_current_attempt(env: Any, generation: ModuleType) -> None:
-    """Make env_loop stop after the attempt in progress: it re-reads both fields after every attempt."""
+    """Make env_loop stop after the attempt in progress: it re-reads both fields after every attempt. Never a
+    later stop than the one set: a signal just after the last attempt (env_loop steps once more before its
+    check) must not start another attempt."""
     dg = env.cfg.datagen_config
+    target = read_counters(generation).attempts + 1
+    if not dg.generation_guarantee:
+        target = min(target, int(dg.generation_num_trials))
     dg.generation_guarantee = False
-    dg.generation_num_trials = read_counters(generation).attempts + 1
+    dg.generation_num_trials = target
 
 
 def _cancel(gathered: asyncio.Future[Any], loop: asyncio.AbstractEventLoop) -> None:

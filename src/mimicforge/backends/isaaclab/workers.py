@@ -141,6 +141,7 @@ class KitWorkers:
 
     def check(self, cfg: RunConfig) -> None:
         check_isaac_run(cfg)
+        log.info("%d Kit workers on %s", len(self.devices), ", ".join(self.devices))
 
     def start(self, spec: Any, link: Connection, stop_event: Any) -> KitProcess:
         shard = shard_settings(spec.cfg, spec.worker, spec.attempt_limit)
@@ -167,16 +168,14 @@ def run_kit_workers(cfg: RunConfig, *, on_attempt: Any = None, stop: Any = None)
     from mimicforge.run.supervisor import run_supervised
 
     devices = worker_devices(cfg, cfg.workers.workers)
-    log.info("%d Kit workers on %s", len(devices), ", ".join(devices))
     return run_supervised(cfg, engine="isaaclab", on_attempt=on_attempt, stop=stop,
                           launcher=KitWorkers(cfg, devices), restart_stalled=True)
 
 
 def run_kit_on_ray(cfg: RunConfig, *, on_attempt: Any = None) -> Any:
     """``--ray`` on Isaac Lab: one Ray task per shard, each asking for one GPU and running one Kit process."""
-    from mimicforge.run.ray import run_on_ray
-
     from mimicforge.errors import WorkerCrashed
+    from mimicforge.run.ray import run_on_ray
 
     return run_on_ray(cfg, engine="isaaclab", on_attempt=on_attempt, task=ray_shard_task, check=check_isaac_run,
                       num_gpus=1, retry_on=(WorkerCrashed,))
