@@ -22,14 +22,15 @@ from mimicforge.datasets import validate
 from mimicforge.outputs import OutputPaths, read_metrics
 from tests.backends.isaaclab.test_real_mimic import ENTRY, child_env
 from tests.run.procs import children, cmdline, wait_gone
+from tests.run.test_supervisor import Run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 SHARD = "mimicforge.backends.isaaclab.shard"
 PER_TRIAL = ("--select-source", "per_trial")  # NVIDIA's own 2.3 selection: about 40 % success on the twin
 
 
-class Standalone:
-    """``standalone/generate.py`` on the harness, stderr collected live."""
+class Standalone(Run):
+    """``standalone/generate.py`` on the harness, stderr collected live (the supervisor tests' ``Run``)."""
 
     def __init__(self, tmp_path: Path, real_dataset: Path, *flags: str, env: dict[str, str] | None = None) -> None:
         self.out = tmp_path / "gen.hdf5"
@@ -42,11 +43,6 @@ class Standalone:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
     def kit_workers(self) -> dict[int, int]:
         """{worker: pid} of the live Kit worker processes."""
         found = {}
@@ -56,24 +52,9 @@ class Standalone:
                 found[int(m.group(1))] = pid
         return found
 
-    def count(self, text: str) -> int:
-        return sum(text in line for line in self.lines)
-
-    def wait_until(self, predicate, timeout: float = 400) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            assert self.proc.poll() is None, "".join(self.lines[-30:])
-            time.sleep(0.1)
-        raise AssertionError("timed out; log tail:\n" + "".join(self.lines[-30:]))
-
-    def finish(self, timeout: float = 600) -> tuple[int, str, float]:
-        assert self.proc.stdout is not None
-        out = self.proc.stdout.read()
-        self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        return self.proc.returncode, out, time.monotonic() - self.t0
+    def finish(self, timeout: float = 600) -> tuple[int, str, float]:  # type: ignore[override]
+        code, out = super().finish(timeout)
+        return code, out, time.monotonic() - self.t0
 
     def kill(self) -> None:
         if self.proc.poll() is None:

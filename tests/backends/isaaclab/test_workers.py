@@ -139,3 +139,12 @@ def test_a_stop_signal_never_moves_the_end_of_the_run_later():
     driver.finish_after_current_attempt(running, generation)
     assert (running.cfg.datagen_config.generation_guarantee, running.cfg.datagen_config.generation_num_trials) == (
         False, 3)
+
+
+def test_config_check_takes_the_isaac_lab_worker_settings(cli):
+    """``launch.sh`` and ``mimicforge container run`` check every variable with ``mimicforge config --check``."""
+    ok = cli("config", "--check", env={"ENGINE": "isaaclab", "WORKERS": "2", "DEVICES": "cuda:0,cuda:1"})
+    assert ok.returncode == 0, ok.stderr
+    bad = cli("config", "--check", env={"ENGINE": "isaaclab", "WORKERS": "2", "DEVICES": "gpu0"})
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.stderr.startswith("mimicforge: error: DEVICES='gpu0': expected a comma-separated list")

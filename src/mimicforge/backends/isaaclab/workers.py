@@ -136,8 +136,7 @@ class KitProcess:
 class KitWorkers:
     """The supervisor's launcher for Isaac Lab (``run.supervisor.WorkerLauncher``)."""
 
-    cfg: RunConfig
-    devices: list[str]
+    devices: list[str]  # worker i runs on devices[i]
 
     def check(self, cfg: RunConfig) -> None:
         check_isaac_run(cfg)
@@ -169,7 +168,7 @@ def run_kit_workers(cfg: RunConfig, *, on_attempt: Any = None, stop: Any = None)
 
     devices = worker_devices(cfg, cfg.workers.workers)
     return run_supervised(cfg, engine="isaaclab", on_attempt=on_attempt, stop=stop,
-                          launcher=KitWorkers(cfg, devices), restart_stalled=True)
+                          launcher=KitWorkers(devices), restart_stalled=True)
 
 
 def run_kit_on_ray(cfg: RunConfig, *, on_attempt: Any = None) -> Any:
@@ -193,9 +192,8 @@ def ray_device(device: str, gpu_ids: list[Any], environ: Mapping[str, str]) -> t
 
 def ray_shard_task(cfg: RunConfig, worker: int, engine: str, first_attempt: int, quota: int) -> dict[str, int]:
     """Body of one Ray task: the shard's Kit process on the GPU Ray assigned (``ray_device``), watched like a local
-    worker. A crash, or silence
-    for STALL_TIMEOUT (then it is killed), raises ``WorkerCrashed``, and Ray retries the task (up to
-    MAX_RESTARTS); the retry resumes the shard from what it committed."""
+    worker. A crash, or silence for STALL_TIMEOUT (then it is killed), raises ``WorkerCrashed``, and Ray retries
+    the task (up to MAX_RESTARTS); the retry resumes the shard from what it committed."""
     import multiprocessing as mp
     import time
 
