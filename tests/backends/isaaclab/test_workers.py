@@ -148,3 +148,24 @@ def test_config_check_takes_the_isaac_lab_worker_settings(cli):
     bad = cli("config", "--check", env={"ENGINE": "isaaclab", "WORKERS": "2", "DEVICES": "gpu0"})
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert bad.stderr.startswith("mimicforge: error: DEVICES='gpu0': expected a comma-separated list")
+
+
+@pytest.mark.parametrize(("on_existing", "demos"), [("resume", 3), ("overwrite", 2)])
+def test_isaac_lab_3_launch_resumes_and_overwrites_through_its_child_plan(make_cfg, on_existing, demos):
+    """The whole path on a FAKE Isaac Lab 3.0 boundary: ``kit.launch`` plans in the child, then the run goes on."""
+    import dataclasses
+
+    from mimicforge.datasets import DatasetReader
+    from tests.backends.isaaclab.conftest import run
+    from tests.backends.isaaclab.fake_isaac import Attempt, FakeIsaac
+
+    cfg = make_cfg(num_trials=1)
+    run(cfg, FakeIsaac("3.0", [Attempt()]))
+    again = FakeIsaac("3.0", [Attempt(), Attempt()])
+    assert kit.installed_variant(again.source_of).kit_before_numpy  # 3.0: the plan runs in a child process
+    more = dataclasses.replace(cfg, on_existing=on_existing, generation=dataclasses.replace(cfg.generation,
+                                                                                            num_trials=demos))
+    sim = kit.launch(more, isaac=again, source_of=again.source_of)
+    driver.generate(more, sim, device="cpu")
+    with DatasetReader(cfg.generation.output_file) as reader:
+        assert len(reader.demo_names) == demos
