@@ -211,8 +211,8 @@ def test_metrics_have_the_embedded_engines_schema(make_cfg):
     lines = OutputPaths.beside(cfg.generation.output_file).metrics.read_text().splitlines()
     schema = {f.name for f in dataclasses.fields(MetricsRecord)} - {"extra"}
     records = [json.loads(line) for line in lines]
-    seeding = {"run_seed", "seed_key"}  # the Isaac Lab engine's extra: how its Kit process was seeded
-    assert all(set(r) == schema | seeding for r in records)
+    seeding = ("run_seed", "seed_key")  # the Isaac Lab engine's extra: how its Kit process was seeded
+    assert all(set(r) == schema | set(seeding) for r in records)
     assert all(r["seed_key"] == [0, 0] and r["run_seed"] == driver.run_seed(1, 0, 0) for r in records)
     assert [(r["attempt"], r["success"], r["steps"], r["demo"]) for r in records] == [
         (0, True, 3, "demo_0"), (1, False, 4, "demo_0"), (2, True, 5, "demo_1")]
