@@ -8,7 +8,7 @@ order of the ending matters: errors are printed and the outputs closed *before* 
 Kit's fast shutdown may end the process on its own. Where the installed Isaac Sim cannot keep a non-zero
 status through that, the status is also written to ``$MIMICFORGE_STATUS_FILE`` (``launch.sh`` sets it and
 exits with it), also when something exits on its own (``SystemExit``). With WORKERS > 1 or RAY this process
-starts no Kit: it supervises one Kit process per worker or Ray task (``backends.isaaclab.workers``).
+starts no Kit: it supervises one Kit process per worker or Ray task (``run.kit_workers``).
 """
 
 from __future__ import annotations

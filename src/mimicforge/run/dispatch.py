@@ -43,11 +43,11 @@ def generate(cfg: RunConfig, *, on_attempt: OnAttempt | None = None, sim: Any = 
     engine = engine or choose_engine(cfg)  # given: the caller has chosen (and checked) it already
     if engine == "isaaclab":
         if sim is None and (cfg.workers.ray or cfg.workers.workers > 1):
-            from mimicforge.backends.isaaclab import workers
+            from mimicforge.run import kit_workers
 
             if cfg.workers.ray:
-                return workers.run_kit_on_ray(cfg, on_attempt=on_attempt)
-            return workers.run_kit_workers(cfg, on_attempt=on_attempt, stop=stop)
+                return kit_workers.run_kit_on_ray(cfg, on_attempt=on_attempt)
+            return kit_workers.run_kit_workers(cfg, on_attempt=on_attempt, stop=stop)
         if sim is None:
             raise ConfigError(
                 "the Isaac Lab engine runs inside Isaac Sim: use standalone/generate.py (MODE=standalone launch.sh "

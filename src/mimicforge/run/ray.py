@@ -4,7 +4,7 @@ Each task resumes its shard (the crash-safe writer keeps every committed demo, a
 fixed), so Ray's own task retries are the restart mechanism. Shards live beside OUT, which therefore
 must be on storage every node can reach (NFS, a mounted bucket); the driver reads the shards' metrics
 files for progress and merges the shards at the end. The Isaac Lab engine passes its own task (one Kit
-process on one GPU per task, ``backends.isaaclab.workers``) and ``num_gpus=1``; on a cluster without GPUs
+process on one GPU per task, ``run.kit_workers``) and ``num_gpus=1``; on a cluster without GPUs
 (a local Ray in tests) each task asks for a CPU instead, and the run says so.
 """
 

@@ -11,7 +11,7 @@ event the workers poll every step), then SIGTERM, then SIGKILL.
 
 What a worker process is comes from a ``launcher``: by default a spawned Python process running
 ``worker.worker_main`` on the twin; the Isaac Lab engine passes its own (one Kit process per worker,
-``backends.isaaclab.workers``) and ``restart_stalled``: a worker silent for ``stall_timeout`` seconds is
+``run.kit_workers``) and ``restart_stalled``: a worker silent for ``stall_timeout`` seconds is
 killed and restarted like a crashed one (a hung Kit process does not die by itself).
 """
 

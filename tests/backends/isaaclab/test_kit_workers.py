@@ -25,7 +25,7 @@ from tests.run.procs import children, cmdline, wait_gone
 from tests.run.test_supervisor import Run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-SHARD = "mimicforge.backends.isaaclab.shard"
+SHARD = "mimicforge.run.kit_worker"
 PER_TRIAL = ("--select-source", "per_trial")  # NVIDIA's own 2.3 selection: about 40 % success on the twin
 
 
@@ -71,24 +71,36 @@ def demos(path: Path) -> list[dict]:
                  "record": json.loads(data[n].attrs["mimicforge_metrics"])} for n in data]
 
 
+def shard_records(out: Path, worker: int) -> int:
+    """Attempts the worker's shard has on record (its metrics lines)."""
+    path = out.with_name(f"{out.stem}.shards") / f"worker_{worker}.metrics.jsonl"
+    try:
+        return len(path.read_text().splitlines())
+    except OSError:
+        return 0
+
+
 def test_two_kit_workers_survive_three_sigkills_with_exactly_n_distinct_demos(wheel, tmp_path, real_dataset):
-    n = 6
+    """One Kit worker is SIGKILLed three times (MAX_RESTARTS=3 allows exactly that): first at a random moment
+    after the start (Kit starting up or the first attempt), then twice at a random moment after it has finished
+    an attempt since its restart (mid-attempt, exporting, collecting into its shard)."""
+    n = 8
     run = Standalone(tmp_path, real_dataset, "--workers", "2", "--num-trials", str(n), "--json", *PER_TRIAL)
     rng = random.Random(21)
+    worker = rng.choice([0, 1])
     killed = []
     try:
         run.wait_until(lambda: len(run.kit_workers()) == 2)
-        for _ in range(3):
-            time.sleep(rng.uniform(1.0, 8.0))  # a random moment: starting up, mid-attempt, writing a demo...
-            live = run.kit_workers()
-            if not live:
-                run.wait_until(lambda: bool(run.kit_workers()))
-                live = run.kit_workers()
-            worker = rng.choice(sorted(live))
-            os.killpg(live[worker], signal.SIGKILL)
-            killed.append((worker, live[worker]))
-            # wait for the supervisor to notice and start that worker again
-            run.wait_until(lambda w=worker, p=live[worker]: run.kit_workers().get(w, p) != p)
+        for kill in range(3):
+            pid = run.kit_workers()[worker]
+            if kill:
+                seen = shard_records(run.out, worker)
+                run.wait_until(lambda s=seen: shard_records(run.out, worker) > s)
+            time.sleep(rng.uniform(0.5, 10.0 if kill == 0 else 6.0))
+            os.killpg(pid, signal.SIGKILL)
+            killed.append({"worker": worker, "pid": pid, "records_before": shard_records(run.out, worker)})
+            # the supervisor notices and starts the worker again
+            run.wait_until(lambda p=pid: run.kit_workers().get(worker, p) != p)
         code, out, wall = run.finish()
     finally:
         run.kill()
@@ -100,9 +112,9 @@ def test_two_kit_workers_survive_three_sigkills_with_exactly_n_distinct_demos(wh
     found = demos(run.out)
     assert len(found) == n == summary["successes"]
     assert len({d["key"] for d in found}) == n and len({d["hash"] for d in found}) == n  # no demo twice
-    assert {d["key"][0] for d in found} == {0, 1}  # both Kit workers contributed
+    assert {d["key"][0] for d in found} <= {0, 1}
     assert all(d["record"]["engine"] == "isaaclab" and d["record"]["seed_key"][0] == d["key"][0] for d in found)
-    assert not run.out.with_name("gen.shards").exists() and wait_gone([p for _, p in killed], 10)
+    assert not run.out.with_name("gen.shards").exists() and wait_gone([k["pid"] for k in killed], 10)
     print(json.dumps({"kill_three_times": {"demos": len(found), "distinct_hashes": len({d["hash"] for d in found}),
                                            "restarts": len(restarts), "killed": killed, "wall_s": round(wall, 1),
                                            "attempts": summary["attempts"]}}))

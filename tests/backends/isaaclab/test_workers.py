@@ -12,6 +12,7 @@ from mimicforge.config import RunConfig, from_toml_text, load_config, to_toml
 from mimicforge.datasets import DatasetWriter
 from mimicforge.errors import ConfigError, MimicforgeError
 from mimicforge.outputs import OutputPaths
+from mimicforge.run import kit_workers
 
 pytestmark = pytest.mark.timeout(120)
 ENV_NAME = "Isaac-Stack-Cube-Franka-IK-Rel-Mimic-v0"
@@ -58,12 +59,12 @@ def test_each_kit_worker_gets_its_shard_continued_as_one_process(real_dataset, t
     cfg = load_config(env={}, flags={"input_file": str(real_dataset), "output_file": str(tmp_path / "gen.hdf5"),
                                      "output_dir": str(tmp_path / "out"), "num_trials": 7, "workers": 3,
                                      "on_existing": "overwrite", "engine": "isaaclab"})
-    shard = workers.shard_settings(cfg, 2, None)
+    shard = kit_workers.shard_settings(cfg, 2, None)
     assert shard.generation.output_file == tmp_path / "gen.shards" / "worker_2.hdf5"
     assert shard.cameras.output_dir == tmp_path / "out" / ".gen.shards" / "worker_2"
     assert (shard.workers.workers, shard.workers.ray, shard.on_existing) == (1, False, "resume")
     assert shard.generation.num_trials == 7  # until stopped: the supervisor stops it at the run's goal
-    assert workers.shard_settings(cfg, 2, 3).generation.num_trials == 3  # a quota (attempts, or a Ray task)
+    assert kit_workers.shard_settings(cfg, 2, 3).generation.num_trials == 3  # a quota (attempts, or a Ray task)
     # what crosses the pipe to the Kit process is the whole configuration, run section included
     assert from_toml_text(to_toml(shard, with_run=True), "shard") == shard
 

@@ -1,12 +1,10 @@
-"""Several Isaac Lab processes for one run: one Kit process per worker, supervised like the twin's workers.
+"""Isaac Lab worker processes: where each runs (devices) and the process itself (one Kit per worker).
 
 Kit cannot be forked, restarted or shared between threads, so a worker is a fresh interpreter
-(``python -m mimicforge.backends.isaaclab.shard``, the Python running this, i.e. Isaac Sim's in the
-container) that starts its own Kit on its own device and runs Isaac Lab Mimic's generator on its own shard
-(``run.shards``). The generic supervisor (``run.supervisor``) does the rest exactly as for the twin: one
-progress stream, a crashed worker (any exit, a signal, a segfault) restarted with bounded retries and
-backoff, a silent one killed after STALL_TIMEOUT and restarted (Kit processes hang rather than die), and
-the shards merged into OUT at the end. Ray runs the same shard process inside a task that asks for one GPU.
+(``python -m mimicforge.run.kit_worker``, the Python running this, i.e. Isaac Sim's in the container) that
+starts its own Kit on its own device and runs Isaac Lab Mimic's generator on its own shard. The generic
+supervisor (``run.supervisor``, with ``run.kit_workers``) does the rest as for the twin; this module only knows
+Isaac Lab: devices, the process and its stop, and the checks that need no Kit.
 
 Devices follow Isaac Lab's own launcher: a Kit process runs on the GPU its ``--device cuda:N`` names
 (``AppLauncher`` makes N Kit's active and PhysX GPU), with every GPU visible, as Isaac Lab's multi-GPU
@@ -36,7 +34,7 @@ from mimicforge.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
-SHARD_MODULE = "mimicforge.backends.isaaclab.shard"
+WORKER_MODULE = "mimicforge.run.kit_worker"
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
@@ -63,23 +61,20 @@ def worker_devices(cfg: RunConfig, workers: int, gpus: int | None = None) -> lis
     return [devices[w % len(devices)] for w in range(workers)]
 
 
-# ------------------------------------------------------------------------------------------ one shard
-def shard_settings(cfg: RunConfig, worker: int, quota: int | None) -> RunConfig:
-    """The settings a Kit worker runs: the run's, pointed at its shard, continued (never overwritten: the
-    supervisor prepared the shards), one process, and its share of the goal (``run.shards.shard_quotas``;
-    None: until stopped, i.e. the whole goal)."""
-    from mimicforge.run.shards import ShardLayout, shard_config
-
-    shard = shard_config(cfg, ShardLayout.for_run(cfg), worker)
+# ------------------------------------------------------------------------------------------ one worker
+def kit_settings(shard: RunConfig, quota: int | None, num_trials: int) -> RunConfig:
+    """What a Kit worker runs: its shard's settings (``run.shards.shard_config``) continued (never overwritten:
+    the supervisor prepared the shards), in one process, to its share of the goal (``run.shards.shard_quotas``;
+    None: until stopped, i.e. the run's ``num_trials``)."""
     return dataclasses.replace(
         shard, on_existing="resume",
-        generation=dataclasses.replace(shard.generation, num_trials=quota if quota else cfg.generation.num_trials),
+        generation=dataclasses.replace(shard.generation, num_trials=quota if quota else num_trials),
         workers=dataclasses.replace(shard.workers, workers=1, ray=False, ray_address=None),
     )
 
 
 def shard_command(worker: int, first_attempt: int, device: str, link_fd: int) -> list[str]:
-    return [sys.executable, "-m", SHARD_MODULE, "--worker", str(worker), "--first-attempt", str(first_attempt),
+    return [sys.executable, "-m", WORKER_MODULE, "--worker", str(worker), "--first-attempt", str(first_attempt),
             "--device", device, "--link", str(link_fd), "--parent", str(os.getpid())]
 
 
@@ -132,23 +127,6 @@ class KitProcess:
             pass
 
 
-@dataclasses.dataclass
-class KitWorkers:
-    """The supervisor's launcher for Isaac Lab (``run.supervisor.WorkerLauncher``)."""
-
-    devices: list[str]  # worker i runs on devices[i]
-
-    def check(self, cfg: RunConfig) -> None:
-        check_isaac_run(cfg)
-        log.info("%d Kit workers on %s", len(self.devices), ", ".join(self.devices))
-
-    def start(self, spec: Any, link: Connection, stop_event: Any) -> KitProcess:
-        shard = shard_settings(spec.cfg, spec.worker, spec.attempt_limit)
-        device = self.devices[spec.worker]
-        log.info("worker %d: Kit on %s from attempt %d", spec.worker, device, spec.first_attempt)
-        return KitProcess(shard, spec.worker, spec.first_attempt, device, link, stop_event)
-
-
 def check_isaac_run(cfg: RunConfig) -> None:
     """What every Kit worker would fail on, checked once here without starting Kit: Isaac Lab installed with a
     supported API, the settings, input and output (the same checks as ``kit.launch``, for one shard)."""
@@ -161,25 +139,6 @@ def check_isaac_run(cfg: RunConfig) -> None:
                                                                         ray_address=None)))
 
 
-# ------------------------------------------------------------------------------------------ entries
-def run_kit_workers(cfg: RunConfig, *, on_attempt: Any = None, stop: Any = None) -> Any:
-    """WORKERS=N on Isaac Lab: N supervised Kit processes (see the module docstring)."""
-    from mimicforge.run.supervisor import run_supervised
-
-    devices = worker_devices(cfg, cfg.workers.workers)
-    return run_supervised(cfg, engine="isaaclab", on_attempt=on_attempt, stop=stop,
-                          launcher=KitWorkers(devices), restart_stalled=True)
-
-
-def run_kit_on_ray(cfg: RunConfig, *, on_attempt: Any = None) -> Any:
-    """``--ray`` on Isaac Lab: one Ray task per shard, each asking for one GPU and running one Kit process."""
-    from mimicforge.errors import WorkerCrashed
-    from mimicforge.run.ray import run_on_ray
-
-    return run_on_ray(cfg, engine="isaaclab", on_attempt=on_attempt, task=ray_shard_task, check=check_isaac_run,
-                      num_gpus=1, retry_on=(WorkerCrashed,))
-
-
 def ray_device(device: str, gpu_ids: list[Any], environ: Mapping[str, str]) -> tuple[str, dict[str, str]]:
     """The Kit process's device and environment in a Ray task: ``cuda:<the GPU Ray assigned>`` with every GPU
     visible (as locally: Kit picks its GPU from ``--device``); DEVICE when the task got no GPU or DEVICE is cpu."""
@@ -188,46 +147,3 @@ def ray_device(device: str, gpu_ids: list[Any], environ: Mapping[str, str]) -> t
         return device, env
     env.pop("CUDA_VISIBLE_DEVICES", None)
     return f"cuda:{int(gpu_ids[0])}", env
-
-
-def ray_shard_task(cfg: RunConfig, worker: int, engine: str, first_attempt: int, quota: int) -> dict[str, int]:
-    """Body of one Ray task: the shard's Kit process on the GPU Ray assigned (``ray_device``), watched like a local
-    worker. A crash, or silence for STALL_TIMEOUT (then it is killed), raises ``WorkerCrashed``, and Ray retries
-    the task (up to MAX_RESTARTS); the retry resumes the shard from what it committed."""
-    import multiprocessing as mp
-    import time
-
-    import ray
-
-    from mimicforge.errors import WorkerCrashed
-    from mimicforge.run.links import WorkerLinks
-    from mimicforge.run.supervisor import exit_description
-
-    device, env = ray_device(cfg.generation.device, ray.get_gpu_ids(), os.environ)
-    stall = cfg.generation.stall_timeout
-    links = WorkerLinks(mp.get_context("spawn"))
-    proc = KitProcess(shard_settings(cfg, worker, quota), worker, first_attempt, device, links.open(worker),
-                      threading.Event(), env)
-    links.started(worker)
-    last, error = time.monotonic(), None
-    try:
-        while proc.exitcode is None:
-            messages = links.receive(timeout=1.0)
-            if messages:
-                last = time.monotonic()
-            error = next((m[2] for _, m in messages if m[0] == "error"), error)
-            if time.monotonic() - last > stall:
-                proc.kill()
-                proc.join(timeout=10)
-                raise WorkerCrashed(f"shard {worker}'s Kit process made no progress for {stall:g} s (STALL_TIMEOUT); "
-                                    "killed it")
-        error = next((m[2] for _, m in links.receive(timeout=0.2) if m[0] == "error"), error)
-    finally:
-        if proc.exitcode is None:
-            proc.kill()
-            proc.join(timeout=10)
-        links.close()
-    if proc.exitcode != 0:
-        raise WorkerCrashed(f"shard {worker}'s Kit process {exit_description(proc.exitcode)}"
-                            f"{f': {error}' if error else ''}")
-    return {"worker": worker}

@@ -1,5 +1,5 @@
-"""One Kit worker: ``python -m mimicforge.backends.isaaclab.shard --worker W --first-attempt A --device D
---link FD --parent PID < settings.toml`` (started by ``workers.KitProcess``; not a user command).
+"""One Kit worker: ``python -m mimicforge.run.kit_worker --worker W --first-attempt A --device D --link FD
+--parent PID < settings.toml`` (started by ``backends.isaaclab.workers.KitProcess``; not a user command).
 
 Reads the shard's whole configuration (``to_toml(..., with_run=True)``) on stdin, starts Kit on ``--device``
 (``kit.launch``: on Isaac Lab 3.0 the plan runs in a child, so numpy loads here only once Kit is up), runs
