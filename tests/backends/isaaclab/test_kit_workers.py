@@ -190,3 +190,30 @@ def test_ray_runs_kit_shards_as_tasks_on_a_local_ray(wheel, tmp_path, real_datas
     assert len({d["hash"] for d in found}) == 2 and all(d["record"]["engine"] == "isaaclab" for d in found)
     assert not run.out.with_name("gen.shards").exists()
     print(json.dumps({"ray": {"wall_s": round(wall, 1)}}))
+
+
+def test_a_killed_supervisor_leaves_no_kit_worker_and_resume_finishes(wheel, tmp_path, real_dataset):
+    """SIGKILL the supervisor itself: each Kit worker notices its parent is gone, finishes its attempt and exits;
+    ``--resume`` merges the shards it left and ends with exactly N distinct demos."""
+    n = 4
+    run = Standalone(tmp_path, real_dataset, "--workers", "2", "--num-trials", str(n), *PER_TRIAL)
+    try:
+        run.wait_until(lambda: len(run.kit_workers()) == 2 and shard_records(run.out, 0) + shard_records(run.out, 1))
+        pids = list(run.kit_workers().values())
+        run.proc.kill()
+        run.proc.wait(timeout=30)
+        assert wait_gone(pids, 120)  # no Kit process generates on for nobody
+    finally:
+        run.kill()
+    assert run.out.with_name("gen.shards").is_dir()  # the killed run's shards, to be merged by the resume
+    resumed = Standalone(tmp_path, real_dataset, "--workers", "2", "--num-trials", str(n), "--resume", "--json",
+                         *PER_TRIAL)
+    try:
+        code, out, _ = resumed.finish()
+    finally:
+        resumed.kill()
+    assert code == 0, "".join(resumed.lines[-40:])
+    found = demos(run.out)
+    assert validate(run.out) == [] and len(found) == n == json.loads(out.strip().splitlines()[-1])["successes"]
+    assert len({d["key"] for d in found}) == n and len({d["hash"] for d in found}) == n
+    assert not run.out.with_name("gen.shards").exists()
