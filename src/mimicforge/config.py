@@ -50,8 +50,6 @@ MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
 IMAGE_OBS_KEYS = ("table_cam", "wrist_cam", "table_cam_segmentation", "table_cam_normals", "table_cam_depth")
 TWIN, ISAAC = ("mujoco",), ("isaaclab",)
 _POSITIVE = integer(1, what="a positive integer")
-_ONE_KIT = ("the Isaac Lab engine is one Kit process per GPU: use NUM_ENVS for parallel envs, and one isaac-lab "
-            "container per GPU (DEVICE=cuda:N) for more")
 
 
 def _device(v: Any) -> str:
@@ -62,6 +60,20 @@ def _device(v: Any) -> str:
 
 
 _device.desc = "cpu, cuda or cuda:N"  # type: ignore[attr-defined]
+
+
+def _devices(v: Any) -> tuple[str, ...]:
+    items = v.split(",") if isinstance(v, str) else v
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(_devices.desc)  # type: ignore[attr-defined]
+    try:
+        return tuple(_device(str(x)) for x in items if str(x).strip())
+    except ValueError:
+        raise ValueError(_devices.desc) from None  # type: ignore[attr-defined]
+
+
+_devices.desc = (  # type: ignore[attr-defined]
+    "a comma-separated list of cpu, cuda or cuda:N (a device may repeat: workers share it)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +137,10 @@ class GenerationConfig:
                             help="parallel envs in one Isaac Lab process")
     device: str = setting("cuda:0", env="DEVICE", parse=_device, example="cuda:0", engines=ISAAC, harmless=True,
                           help="Isaac Lab's simulation device: cpu, cuda or cuda:N")
+    devices: tuple[str, ...] = setting(
+        (), env="DEVICES", parse=_devices, example="cuda:0,cuda:1", engines=ISAAC, harmless=True,
+        help="devices of the Isaac Lab workers, worker i on the i-th (cycling); none: every GPU this machine "
+             "shows, or DEVICE for all when it is cpu or no GPU is found")
 
     def __post_init__(self) -> None:
         validate_fields(self, "generation")
@@ -163,10 +179,10 @@ class CameraConfig:
 @dataclass(frozen=True, kw_only=True)
 class WorkerConfig:
     workers: int = setting(1, env="WORKERS", parse=integer(1, 1024, "an integer in [1, 1024]"), example="2",
-                           engines=TWIN, hint=_ONE_KIT, help="parallel worker processes on this machine")
-    ray: bool = setting(False, env="RAY", parse=boolean, example="1", flag=None, engines=TWIN, hint=_ONE_KIT,
-                        help="run shards as Ray tasks")
-    ray_address: str | None = setting(None, env="RAY_ADDRESS", parse=text, example="auto", flag=None, engines=TWIN,
+                           help="parallel worker processes on this machine (Isaac Lab: one Kit process each)")
+    ray: bool = setting(False, env="RAY", parse=boolean, example="1", flag=None,
+                        help="run shards as Ray tasks (Isaac Lab: one GPU each)")
+    ray_address: str | None = setting(None, env="RAY_ADDRESS", parse=text, example="auto", flag=None,
                                       help="Ray cluster address; none: start a local Ray")
     max_restarts: int = setting(3, env="MAX_RESTARTS", parse=integer(0, 1000), example="3",
                                 help="restarts allowed per crashed worker")
@@ -297,8 +313,13 @@ def _check_consistency(cfg: RunConfig) -> None:
 
 
 # --------------------------------------------------------------------------------------------- saving
-def to_toml(cfg: RunConfig) -> str:
-    """The resolved settings as TOML (None values omitted: TOML has no null)."""
+def to_toml(cfg: RunConfig, *, with_run: bool = False) -> str:
+    """The resolved settings as TOML (None values omitted: TOML has no null).
+
+    The record saved beside a run's outputs leaves out the ``[run]`` section (``on_existing``): what to do
+    with an existing output is decided by each invocation, never inherited from a saved file.
+    ``with_run=True`` gives the whole configuration, for handing a run to a child process
+    (``from_toml_text`` reads both)."""
 
     def section(obj: Any) -> dict[str, Any]:
         out = {}
@@ -314,6 +335,8 @@ def to_toml(cfg: RunConfig) -> str:
         doc[RAN] = {"engine": engine, "device": cfg.generation.device if engine == "isaaclab" else "cpu"}
         if engine != "isaaclab":
             doc["generation"].pop("device", None)
+    if with_run:
+        doc["run"] = {s.key: getattr(cfg, s.key) for s in _BY_SECTION["run"].values()}
     return toml.dumps(doc)
 
 

@@ -7,7 +7,8 @@ Isaac Lab 3.0 in a child process, so that numpy and h5py load here only once Kit
 order of the ending matters: errors are printed and the outputs closed *before* Kit shuts down, because
 Kit's fast shutdown may end the process on its own. Where the installed Isaac Sim cannot keep a non-zero
 status through that, the status is also written to ``$MIMICFORGE_STATUS_FILE`` (``launch.sh`` sets it and
-exits with it), also when something exits on its own (``SystemExit``).
+exits with it), also when something exits on its own (``SystemExit``). With WORKERS > 1 or RAY this process
+starts no Kit: it supervises one Kit process per worker or Ray task (``run.kit_workers``).
 """
 
 from __future__ import annotations
@@ -52,14 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if dispatch.choose_engine(cfg) != "isaaclab":
             raise ConfigError(f"{PROG} runs the Isaac Lab engine (ENGINE={cfg.generation.engine} chooses the twin "
                               "here); for the twin run 'mimicforge generate'")
-        state["sim"] = kit.launch(cfg)  # checks everything first (light), then starts Kit
+        if cfg.workers.workers == 1 and not cfg.workers.ray:
+            state["sim"] = kit.launch(cfg)  # checks everything first (light), then starts Kit
+        # else each worker (or Ray task) starts its own Kit; this process supervises them without one
         from mimicforge.run.progress import Progress
 
         progress = Progress(cfg.generation.num_trials, cfg.generation.stop_on, interval=args.progress_interval,
                             label="isaaclab")
         summary = None
         try:
-            summary = dispatch.generate(cfg, sim=state["sim"], engine="isaaclab",
+            summary = dispatch.generate(cfg, sim=state.get("sim"), engine="isaaclab",
                                         on_attempt=lambda record, tally: (log_attempt(record), progress(record, tally)))
         finally:
             progress.close(summary)

@@ -54,12 +54,21 @@ def test_isaac_lab_service(defaults):
     assert devices[0]["driver"] == "nvidia" and devices[0]["capabilities"] == ["gpu"]
     assert s["build"]["dockerfile"] == "docker/Dockerfile.isaaclab"
     assert s["build"]["args"] == {"ISAACLAB_IMAGE": "nvcr.io/nvidia/isaac-lab", "ISAACLAB_VERSION": "2.3.2",
-                                  "ISAACLAB_USER": "root"}
+                                  "ISAACLAB_USER": "root", "MIMICFORGE_EXTRAS": "isaaclab"}
+    assert devices[0]["count"] == 1 and s["environment"]["DEVICES"] == ""  # one GPU; the workers' default devices
     named = {v["source"]: v["target"] for v in s["volumes"] if v["type"] == "volume"}
     assert named["isaac-cache-kit"] == "/isaac-sim/kit/cache" and named["isaac-kit-data"] == "/isaac-sim/kit/data"
     assert named["isaac-cache-ov"] == "/root/.cache/ov"
     assert set(named) <= set(defaults["volumes"])
     assert defaults["volumes"]["isaac-cache-kit"]["name"] == "mimicforge-isaac-cache-kit-2.3.2"
+
+
+@pytest.mark.parametrize(("gpus", "count"), [("2", 2), ("all", -1)])
+def test_gpus_gives_the_isaac_lab_container_more_gpus_for_its_workers(gpus, count):
+    cfg = compose_config({"GPUS": gpus, "WORKERS": "2", "DEVICES": "cuda:0,cuda:1"})
+    s = cfg["services"]["isaac-lab"]
+    assert s["deploy"]["resources"]["reservations"]["devices"][0]["count"] == count
+    assert (s["environment"]["WORKERS"], s["environment"]["DEVICES"]) == ("2", "cuda:0,cuda:1")
 
 
 def test_isaac_lab_3_service_runs_as_its_user_with_caches_in_its_home():

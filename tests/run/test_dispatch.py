@@ -21,14 +21,21 @@ def test_auto_is_isaac_lab_only_where_it_is_importable():
 @pytest.mark.parametrize("env, engine, named", [
     ({"NUM_ENVS": "4"}, "mujoco", "NUM_ENVS=4"),
     ({"SETTLE_STEPS": "5"}, "isaaclab", "SETTLE_STEPS=5"),
-    ({"WORKERS": "2"}, "isaaclab", "WORKERS=2"),
-    ({"RAY": "1"}, "isaaclab", "RAY=1"),
     ({"CAMERA_WIDTH": "640"}, "isaaclab", "CAMERA_WIDTH=640"),
 ])
 def test_a_setting_the_engine_cannot_honour_is_named(env, engine, named):
     cfg = load_config(env=env)
     with pytest.raises(ConfigError, match=f"^{named} cannot apply on the {engine} engine"):
         check_engine(cfg, engine)
+
+
+@pytest.mark.parametrize("env", [{"WORKERS": "2"}, {"RAY": "1"}, {"WORKERS": "2", "DEVICES": "cuda:0,cuda:1"}])
+def test_workers_and_ray_are_settings_of_both_engines(env):
+    """On Isaac Lab each worker (or Ray task) is one Kit process (backends.isaaclab.workers)."""
+    for engine in ("mujoco", "isaaclab"):
+        assert check_engine(load_config(env=env), engine) == ([] if engine == "isaaclab" or "DEVICES" not in env
+                                                              else ["DEVICES=cuda:0,cuda:1 has no effect on the "
+                                                                    "mujoco engine; ignored"])
 
 
 def test_harmless_ones_are_one_warning_line(caplog):
@@ -52,10 +59,11 @@ def test_cli_refuses_what_the_engine_cannot_do_in_one_line(cli, real_dataset, tm
 
 
 def test_config_check_names_what_the_engine_cannot_do(cli):
-    r = cli("config", "--check", env={"ENGINE": "isaaclab", "WORKERS": "4"})
+    r = cli("config", "--check", env={"ENGINE": "mujoco", "NUM_ENVS": "4"})
     assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.startswith("mimicforge: error: WORKERS=4 cannot apply on the isaaclab engine")
-    assert cli("config", "--check", env={"ENGINE": "mujoco", "WORKERS": "4"}).returncode == 0
+    assert r.stderr.startswith("mimicforge: error: NUM_ENVS=4 cannot apply on the mujoco engine")
+    for engine in ("isaaclab", "mujoco"):  # several workers are both engines' (Isaac Lab: one Kit process each)
+        assert cli("config", "--check", env={"ENGINE": engine, "WORKERS": "4"}).returncode == 0
 
 
 @pytest.mark.parametrize("env", [{"WORKERS": "2"}, {"RAY": "1"}])

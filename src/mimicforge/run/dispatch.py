@@ -38,12 +38,18 @@ def choose_engine(cfg: RunConfig) -> str:
 def generate(cfg: RunConfig, *, on_attempt: OnAttempt | None = None, sim: Any = None, stop: Any = None,
              engine: str | None = None) -> Summary:
     """Generate on the engine the settings choose: the Isaac Lab driver (needs ``sim``, a started Isaac Sim
-    from ``backends.isaaclab.kit.launch``, on the DEVICE setting), or on the twin one process, supervised workers
-    or Ray."""
+    from ``backends.isaaclab.kit.launch``, on the DEVICE setting) or, for WORKERS > 1 or Ray, supervised Kit
+    processes (no ``sim``: each starts its own); on the twin one process, supervised workers or Ray."""
     cfg = resolve_input(cfg)
     engine = engine or choose_engine(cfg)  # given: the caller has chosen (and checked) it already
     cfg = replace(cfg, generation=replace(cfg.generation, engine=engine))  # the saved settings name what runs
     if engine == "isaaclab":
+        if sim is None and (cfg.workers.ray or cfg.workers.workers > 1):
+            from mimicforge.run import kit_workers
+
+            if cfg.workers.ray:
+                return kit_workers.run_kit_on_ray(cfg, on_attempt=on_attempt)
+            return kit_workers.run_kit_workers(cfg, on_attempt=on_attempt, stop=stop)
         if sim is None:
             raise ConfigError(
                 "the Isaac Lab engine runs inside Isaac Sim: use standalone/generate.py (MODE=standalone launch.sh "

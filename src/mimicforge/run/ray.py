@@ -3,8 +3,9 @@
 Each task resumes its shard (the crash-safe writer keeps every committed demo, and attempt seeds are
 fixed), so Ray's own task retries are the restart mechanism. Shards live beside OUT, which therefore
 must be on storage every node can reach (NFS, a mounted bucket); the driver reads the shards' metrics
-files for progress and merges the shards at the end. Ray runs the twin's shards (the Isaac Lab engine runs in
-one Isaac Sim process; ``RAY`` there is refused by the dispatch).
+files for progress and merges the shards at the end. The Isaac Lab engine passes its own task (one Kit
+process on one GPU per task, ``run.kit_workers``) and ``num_gpus=1``; on a cluster without GPUs
+(a local Ray in tests) each task asks for a CPU instead, and the run says so.
 """
 
 from __future__ import annotations
@@ -57,19 +58,29 @@ def run_on_ray(
     engine: str = "mujoco",
     on_attempt: Callable[[MetricsRecord, Summary], None] | None = None,
     poll: float = 1.0,
+    task: Callable[..., Any] = shard_task,
+    check: Callable[[RunConfig], None] | None = None,
+    num_gpus: float = 0,
+    retry_on: tuple[type[BaseException], ...] = (),
 ) -> Summary:
+    """``task(cfg, worker, engine, first_attempt, quota)`` generates one shard (default: the twin's, in the
+    task's process); ``check`` validates the run once beforehand; ``num_gpus`` per task; Ray retries a task
+    that dies, and one that raises one of ``retry_on``."""
     ray = _import_ray()
     cfg = resolve_input(cfg)
     g = cfg.generation
-    from mimicforge.backends import make_env_factory
-    from mimicforge.run.session import check_run
-
     out = OutputPaths.beside(g.output_file)
     out.dataset.parent.mkdir(parents=True, exist_ok=True)
     stop = StopFlag()
     with lock.held(out.dataset), stop.installed():  # one run per output; a stop signal is noted through the finish
-        check_run(cfg, make_env_factory(engine))  # bad settings fail here once, not in every task
-        summary = _run_locked(ray, cfg, engine, on_attempt, poll, stop)
+        if check is None:
+            from mimicforge.backends import make_env_factory
+            from mimicforge.run.session import check_run
+
+            check_run(cfg, make_env_factory(engine))  # bad settings fail here once, not in every task
+        else:
+            check(cfg)
+        summary = _run_locked(ray, cfg, engine, on_attempt, poll, stop, task, num_gpus, retry_on)
     if stop.signum is not None:
         raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} with {summary.successes} successes in "
                           f"{out.dataset}; continue with --resume", stop.signum)
@@ -77,7 +88,8 @@ def run_on_ray(
 
 
 def _run_locked(ray: Any, cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord, Summary], None] | None,
-                poll: float, stop: StopFlag) -> Summary:
+                poll: float, stop: StopFlag, task: Callable[..., Any], num_gpus: float,
+                retry_on: tuple[type[BaseException], ...]) -> Summary:
     g = cfg.generation
     lay, resumed = prepare_sharded_run(cfg)
     out = lay.out
@@ -98,9 +110,13 @@ def _run_locked(ray: Any, cfg: RunConfig, engine: str, on_attempt: Callable[[Met
                           where=f" across {shards} Ray tasks")
     idle = True  # no task of this run can still write a shard
     try:
-        remote = ray.remote(shard_task).options(
-            num_cpus=1, num_gpus=0, max_retries=cfg.workers.max_restarts,
-            retry_exceptions=False,
+        if num_gpus and not ray.cluster_resources().get("GPU"):
+            log.warning("the Ray cluster has no GPU: each task asks for 1 CPU instead of %g GPU (the GPU request "
+                        "is mapped to a CPU)", num_gpus)
+            num_gpus = 0
+        remote = ray.remote(task).options(
+            num_cpus=1, num_gpus=num_gpus, max_retries=cfg.workers.max_restarts,
+            retry_exceptions=list(retry_on) if retry_on else False,
         )
         refs = [remote.remote(cfg, w, engine, resumed.next_for(w), quotas[w]) for w in range(shards)
                 if quotas[w] > 0]

@@ -9,6 +9,11 @@ worker killed mid-message harms no other. Every wait has a timeout; the run as a
 whole stops with ``GenerationStalled`` after ``max_consecutive_failures`` failures in a row or
 ``stall_timeout`` seconds without a finished attempt (``goal.GoalTracker``); stopping is polite first (an
 event the workers poll every step), then SIGTERM, then SIGKILL.
+
+What a worker process is comes from a ``launcher``: by default a spawned Python process running
+``worker.worker_main`` on the twin; the Isaac Lab engine passes its own (one Kit process per worker,
+``run.kit_workers``) and ``restart_stalled``: a worker silent for ``stall_timeout`` seconds is
+killed and restarted like a crashed one (a hung Kit process does not die by itself).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
 
 from mimicforge.config import RunConfig
 from mimicforge.datasets import lock
@@ -52,6 +58,35 @@ def exit_description(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+class WorkerLauncher(Protocol):
+    def check(self, cfg: RunConfig) -> None:
+        """Fail fast, in the supervisor, on anything every worker would fail on at start."""
+
+    def start(self, spec: WorkerSpec, link: Connection, stop_event: Any) -> Any:
+        """Start worker ``spec.worker``: a started process with ``exitcode``, ``name``, ``terminate``, ``kill``
+        and ``join`` (as ``multiprocessing.Process``) that sends its messages on ``link`` and stops politely
+        once ``stop_event`` is set."""
+
+
+@dataclass
+class SpawnedWorkers:
+    """The twin's workers: spawned Python processes running ``worker_main``."""
+
+    ctx: Any
+    engine: str
+
+    def check(self, cfg: RunConfig) -> None:
+        from mimicforge.backends import make_env_factory
+
+        check_run(cfg, make_env_factory(self.engine))
+
+    def start(self, spec: WorkerSpec, link: Connection, stop_event: Any) -> Any:
+        process = self.ctx.Process(target=worker_main, args=(spec, link, stop_event),
+                                   name=f"mimicforge-worker-{spec.worker}")
+        process.start()
+        return process
+
+
 @dataclass
 class _Worker:
     index: int
@@ -60,6 +95,7 @@ class _Worker:
     restart_at: float | None = None
     finished: bool = False  # exited normally after a stop or its quota
     attempts: int = 0
+    last_seen: float = 0.0  # when it last started or sent a message (restart_stalled)
     last_error: str | None = None
     history: list[str] = field(default_factory=list)
 
@@ -71,21 +107,24 @@ def run_supervised(
     on_attempt: Callable[[MetricsRecord, Summary], None] | None = None,
     on_event: Callable[[str], None] | None = None,
     stop: StopFlag | None = None,
+    launcher: WorkerLauncher | None = None,
+    restart_stalled: bool = False,
 ) -> Summary:
     """Generate with ``cfg.workers.workers`` processes; returns the merged run's summary."""
     cfg = resolve_input(cfg)
-    from mimicforge.backends import make_env_factory
-
     stop = stop or StopFlag()
+    ctx = mp.get_context("spawn")
+    launcher = launcher or SpawnedWorkers(ctx, engine)
     out = OutputPaths.beside(cfg.generation.output_file)
     out.dataset.parent.mkdir(parents=True, exist_ok=True)
     with lock.held(out.dataset), stop.installed():  # one run per output; a stop signal is noted through the finish
-        check_run(cfg, make_env_factory(engine))  # bad settings fail here once, not in every worker
-        return _run_locked(cfg, engine, on_attempt, on_event, stop)
+        launcher.check(cfg)  # bad settings fail here once, not in every worker
+        return _run_locked(cfg, engine, on_attempt, on_event, stop, ctx, launcher, restart_stalled)
 
 
 def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord, Summary], None] | None,
-                on_event: Callable[[str], None] | None, stop: StopFlag) -> Summary:
+                on_event: Callable[[str], None] | None, stop: StopFlag, ctx: Any, launcher: WorkerLauncher,
+                restart_stalled: bool) -> Summary:
     g, nworkers = cfg.generation, cfg.workers.workers
     lay, resumed = prepare_sharded_run(cfg)
     out = lay.out
@@ -93,12 +132,12 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
     limits = shard_quotas(cfg, nworkers, resumed, independent=False)
     tracker = GoalTracker(str(out.dataset), target=g.num_trials, stop_on=g.stop_on, successes=resumed.successes,
                           attempts=resumed.attempts,
-                          max_consecutive_failures=g.max_consecutive_failures, stall_timeout=g.stall_timeout,
+                          max_consecutive_failures=g.max_consecutive_failures,
+                          stall_timeout=None if restart_stalled else g.stall_timeout,
                           where=f" across {nworkers} workers")
 
     for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(key, "1")  # one core per worker; inherited by spawned children
-    ctx = mp.get_context("spawn")
     links = WorkerLinks(ctx)
     stop_event = ctx.Event()
     workers = {w: _Worker(w) for w in range(nworkers)}
@@ -107,11 +146,10 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
         spec = WorkerSpec(worker=wk.index, cfg=cfg, engine=engine,
                           first_attempt=resumed.next_for(wk.index), attempt_limit=limits[wk.index],
                           parent_pid=os.getpid())
-        wk.process = ctx.Process(target=worker_main, args=(spec, links.open(wk.index), stop_event),
-                                 name=f"mimicforge-worker-{wk.index}")
-        wk.process.start()
+        wk.process = launcher.start(spec, links.open(wk.index), stop_event)
         links.started(wk.index)
         wk.restart_at = None
+        wk.last_seen = time.monotonic()
 
     failure: list[BaseException] = []
     live = MetricsLog(out.metrics)
@@ -123,6 +161,7 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
 
     def handle(w: int, msg: tuple) -> None:
         kind = msg[0]
+        workers[w].last_seen = time.monotonic()
         if kind == "attempt":
             rec = MetricsRecord(**msg[2])
             live.write(rec)
@@ -157,6 +196,8 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
                 stalled = tracker.stalled()
                 if stalled is not None:
                     fail(stalled)
+                if restart_stalled:
+                    _kill_stalled(workers, g.stall_timeout, say)
             _check_workers(workers, stop_event, cfg.workers.max_restarts, start, fail, say)
     finally:
         stop_event.set()
@@ -216,6 +257,21 @@ def _check_workers(workers: dict[int, _Worker], stop_event: Any, max_restarts: i
         wk.restart_at = now + delay
         say(f"worker {wk.index} {why}; restarting it in {delay:.1f} s "
             f"(restart {wk.restarts}/{max_restarts}); its committed demos are kept")
+
+
+def _kill_stalled(workers: dict[int, _Worker], stall_timeout: float, say: Callable[[str], None]) -> None:
+    """SIGKILL every running worker that sent nothing for ``stall_timeout`` seconds; ``_check_workers`` then
+    restarts it like any crashed worker (its committed demos stay in its shard)."""
+    now = time.monotonic()
+    for wk in workers.values():
+        p = wk.process
+        if p is None or wk.finished or wk.restart_at is not None or p.exitcode is not None:
+            continue
+        if now - wk.last_seen >= stall_timeout:
+            wk.last_error = f"no progress for {stall_timeout:g} s (STALL_TIMEOUT): killed as hung"
+            say(f"worker {wk.index} made no progress for {stall_timeout:g} s (STALL_TIMEOUT); killing it")
+            p.kill()
+            p.join(timeout=10)
 
 
 def _reap(workers: Any, drain: Callable[[float], None]) -> None:

@@ -70,11 +70,12 @@ def test_settings_reach_the_env_config(make_cfg):
     run(cfg, isaac)
     env_cfg = isaac.env.cfg
     dg = env_cfg.datagen_config
-    assert (dg.seed, dg.generation_select_src_per_subtask, dg.generation_select_src_per_arm) == (7, True, True)
+    seed = driver.run_seed(7, 0, 0)  # SeedSequence(SEED, spawn_key=(worker 0, first attempt 0))
+    assert (dg.seed, dg.generation_select_src_per_subtask, dg.generation_select_src_per_arm) == (seed, True, True)
     assert env_cfg.recorders.dataset_export_mode == "DatasetExportMode.EXPORT_SUCCEEDED_FAILED_IN_SEPARATE_FILES"
     sub = env_cfg.subtask_configs["franka"][0]
     assert (sub.selection_strategy_kwargs["nn_k"], sub.action_noise, sub.num_interpolation_steps) == (5, 0.01, 3)
-    assert ("seed_everything", 7) in isaac.log
+    assert ("seed_everything", seed) in isaac.log
     launch = dict(isaac.log)["launch_app"]
     assert launch == {"headless": True, "enable_cameras": False, "device": "cpu"}
 
@@ -210,14 +211,17 @@ def test_metrics_have_the_embedded_engines_schema(make_cfg):
     lines = OutputPaths.beside(cfg.generation.output_file).metrics.read_text().splitlines()
     schema = {f.name for f in dataclasses.fields(MetricsRecord)} - {"extra"}
     records = [json.loads(line) for line in lines]
-    assert all(set(r) == schema for r in records)
+    seeding = ("run_seed", "seed_key")  # the Isaac Lab engine's extra: how its Kit process was seeded
+    assert all(set(r) == schema | set(seeding) for r in records)
+    assert all(r["seed_key"] == [0, 0] and r["run_seed"] == driver.run_seed(1, 0, 0) for r in records)
     assert [(r["attempt"], r["success"], r["steps"], r["demo"]) for r in records] == [
         (0, True, 3, "demo_0"), (1, False, 4, "demo_0"), (2, True, 5, "demo_1")]
     for r in records:
         assert r["engine"] == "isaaclab" and r["worker"] == 0 and r["source_demos"] == [None] * 4
         assert isinstance(r["seconds"], float) and r["seconds"] >= 0 and r["failed_subtask"] is None
     # the same record, built by the class both engines use, serializes to the same line
-    assert MetricsRecord(**{k: v for k, v in records[0].items()}).to_json() == lines[0]
+    fields = {k: v for k, v in records[0].items() if k not in seeding}
+    assert MetricsRecord(**fields, extra={k: records[0][k] for k in seeding}).to_json() == lines[0]
 
 
 def test_resumed_run_continues_the_attempt_numbers(make_cfg):

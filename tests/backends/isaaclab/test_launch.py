@@ -146,20 +146,23 @@ def test_on_3_0_numpy_and_h5py_load_only_after_kit(tmp_path, real_dataset, extra
 
 
 
-@pytest.mark.parametrize("flags", [{"ray": True}, {"workers": 2}])
-def test_ray_and_workers_are_refused_for_the_isaac_lab_engine(make_cfg, flags):
+@pytest.mark.parametrize(("flags", "what"), [({"ray": True}, "RAY=1"), ({"workers": 2}, "WORKERS=2")])
+def test_a_process_with_its_own_kit_refuses_ray_and_workers(make_cfg, flags, what):
+    """Kit starts once per process: WORKERS / RAY start Kit processes of their own, from standalone/generate.py."""
     isaac = FakeIsaac("2.3")
-    with pytest.raises(ConfigError, match="cannot apply on the isaaclab engine .*; the Isaac Lab engine is one Kit "
-                                          "process per GPU"):
+    with pytest.raises(ConfigError, match=f"{what} starts one Kit process per worker, which this process .* cannot: "
+                                          "run standalone/generate.py"):
         kit.launch(make_cfg(**flags), isaac=isaac, source_of=isaac.source_of)
     assert not isaac.called("launch_app")
 
 
-def test_cli_refuses_ray_with_the_isaac_lab_engine_in_one_line(cli, real_dataset, tmp_path):
-    r = cli("generate", "--engine", "isaaclab", "--ray", "--input", str(real_dataset), "--output",
+def test_cli_without_isaac_lab_refuses_isaac_workers_in_one_line(cli, real_dataset, tmp_path):
+    if kit.installed_variant() is not None:
+        pytest.skip("Isaac Lab is installed here")
+    r = cli("generate", "--engine", "isaaclab", "--workers", "2", "--input", str(real_dataset), "--output",
             str(tmp_path / "g.hdf5"))
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
-    assert "RAY=1 cannot apply on the isaaclab engine" in r.stderr and "one Kit process per GPU" in r.stderr
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Isaac Lab is not importable here" in r.stderr and not (tmp_path / "g.hdf5").exists()
 
 
 def test_rerender_after_reset_on_both_config_generations():

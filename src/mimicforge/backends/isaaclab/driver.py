@@ -26,11 +26,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from mimicforge.backends.isaaclab import api
 from mimicforge.backends.isaaclab.cameras import CAMERA_TASKS, needs_cameras
 from mimicforge.backends.isaaclab.eventloop import prepare_event_loop
-from mimicforge.backends.isaaclab.kit import Simulation, close, launch
 from mimicforge.backends.isaaclab.images import FrameSorter, redirect_camera_terms
+from mimicforge.backends.isaaclab.kit import Simulation, close, launch
 from mimicforge.backends.isaaclab.signals import GracefulStop
 from mimicforge.backends.isaaclab.staging import STAGING_NAME, Collector, Staging
 from mimicforge.backends.isaaclab.watchdog import Counters, Watchdog, WatchdogAbort
@@ -56,10 +58,28 @@ class RunPlan:
     resumed: Resumed
     remaining: int  # trials still to run (Isaac's generation_num_trials for this run)
     num_subtasks: int
+    worker: int = 0  # the shard this process generates (0: the whole run)
+    next_attempt: int = 0  # index of this process's first attempt (resumes continue the count)
+
+    @property
+    def seed(self) -> int:
+        """The seed of this process's whole run: one Kit process generates attempt after attempt from one
+        seeding, so ``SeedSequence(SEED, spawn_key=(worker, next_attempt))`` seeds it, and a resumed or
+        restarted process never repeats the cube layouts and source choices of the one before."""
+        return run_seed(self.cfg.generation.seed, self.worker, self.next_attempt)
 
 
-def plan_run(cfg: RunConfig) -> RunPlan:
-    """Validate a run without Isaac Sim: input readable, output policy, cameras, what is left to do."""
+def run_seed(seed: int, worker: int, next_attempt: int) -> int:
+    """A 63-bit seed (SEED's range) from ``SeedSequence(seed, spawn_key=(worker, next_attempt))``."""
+    state = np.random.SeedSequence(seed, spawn_key=(worker, next_attempt)).generate_state(2, np.uint32)
+    return (int(state[0]) << 31 | int(state[1]) >> 1) & (2**63 - 1)
+
+
+def plan_run(cfg: RunConfig, *, worker: int = 0, first_attempt: int = 0) -> RunPlan:
+    """Validate a run without Isaac Sim: input readable, output policy, cameras, what is left to do.
+
+    ``worker`` / ``first_attempt``: the shard a supervised Kit process generates (its demos carry that worker
+    number; attempt indices continue from the shard's record or ``first_attempt``, whichever is later)."""
     cfg = resolve_input(cfg)
     g = cfg.generation
     assert g.input_file is not None
@@ -74,25 +94,29 @@ def plan_run(cfg: RunConfig) -> RunPlan:
     paths.dataset.parent.mkdir(parents=True, exist_ok=True)
     mode = output_mode(cfg, paths)
     resumed = scan_existing(paths) if mode == "append" else Resumed(0, {})
-    done = resumed.successes if g.stop_on == "successes" else resumed.next_for(0)
+    next_attempt = max(first_attempt, resumed.next_for(worker))
+    done = resumed.successes if g.stop_on == "successes" else next_attempt
     task = TASKS.get(env_name)
     num_subtasks = len(task.subtasks[task.eef_names[0]]) if task is not None else 0
-    return RunPlan(cfg, Path(g.input_file), paths, mode, env_name, resumed, max(g.num_trials - done, 0), num_subtasks)
+    return RunPlan(cfg, Path(g.input_file), paths, mode, env_name, resumed, max(g.num_trials - done, 0), num_subtasks,
+                   worker, next_attempt)
 
 
 __all__ = ["RunPlan", "Simulation", "close", "generate", "launch", "plan_run"]
 
 
 # ----------------------------------------------------------------------------------------- env config
-def configure_env_cfg(env_cfg: Any, g: GenerationConfig, export_mode: Any, *, images: bool = False) -> None:
+def configure_env_cfg(env_cfg: Any, g: GenerationConfig, export_mode: Any, *, images: bool = False,
+                      seed: int | None = None) -> None:
     """Write mimicforge's settings into the parsed env config: exactly the fields listed in ``api`` (the
-    contract test checks those lists against every Isaac Lab release)."""
+    contract test checks those lists against every Isaac Lab release). ``seed``: the process's run seed
+    (``RunPlan.seed``; default SEED)."""
     dg = env_cfg.datagen_config
     per_subtask = g.select_source == "per_subtask"
     datagen = {
         "generation_guarantee": g.stop_on == "successes",
         "generation_keep_failed": True,  # staging keeps every attempt; KEEP_FAILED decides what reaches OUT
-        "seed": g.seed,
+        "seed": g.seed if seed is None else seed,
         "generation_select_src_per_subtask": per_subtask,
     }
     for name in api.DATAGEN_FIELDS:
@@ -150,10 +174,15 @@ def read_counters(generation: ModuleType) -> Counters:
 
 
 def finish_after_current_attempt(env: Any, generation: ModuleType) -> None:
-    """Make env_loop stop after the attempt in progress: it re-reads both fields after every attempt."""
+    """Make env_loop stop after the attempt in progress: it re-reads both fields after every attempt. Never a
+    later stop than the one set: a signal just after the last attempt (env_loop steps once more before its
+    check) must not start another attempt."""
     dg = env.cfg.datagen_config
+    target = read_counters(generation).attempts + 1
+    if not dg.generation_guarantee:
+        target = min(target, int(dg.generation_num_trials))
     dg.generation_guarantee = False
-    dg.generation_num_trials = read_counters(generation).attempts + 1
+    dg.generation_num_trials = target
 
 
 def _cancel(gathered: asyncio.Future[Any], loop: asyncio.AbstractEventLoop) -> None:
@@ -172,11 +201,13 @@ def generate(
     stall_timeout: float | None = None,
     on_attempt: Callable[[MetricsRecord, Summary], None] | None = None,
     watch_interval: float = 0.0,
+    worker: int = 0,
+    first_attempt: int = 0,
 ) -> Summary:
     """Generate until the goal with Isaac Lab Mimic; returns the summary or raises GenerationStalled /
     Interrupted (the outputs hold every attempt that finished, in every case). ``stall_timeout``
-    overrides the STALL_TIMEOUT setting (tests)."""
-    plan = plan_run(cfg)
+    overrides the STALL_TIMEOUT setting (tests); ``worker`` / ``first_attempt``: see ``plan_run``."""
+    plan = plan_run(cfg, worker=worker, first_attempt=first_attempt)
     g = plan.cfg.generation
     isaac = sim.isaac
     device = device or sim.device
@@ -184,7 +215,7 @@ def generate(
         raise ConfigError(f"task {plan.env_name} needs cameras but Kit was started without them; Kit cannot "
                           "restart in a process: restart it (the notebook's kernel) and launch with this task")
     tracker = GoalTracker(str(plan.paths.dataset), target=g.num_trials, stop_on=g.stop_on,
-                          successes=plan.resumed.successes, attempts=plan.resumed.next_for(0),
+                          successes=plan.resumed.successes, attempts=plan.next_attempt,
                           max_consecutive_failures=g.max_consecutive_failures,
                           stall_timeout=stall_timeout if stall_timeout is not None else g.stall_timeout)
     if plan.remaining == 0:
@@ -204,8 +235,11 @@ def generate(
         "input_file": str(plan.input_file), "pause_subtask": False,
     }
     env_cfg, success_term = generation.setup_env_config(**variant.call("setup_env_config").kwargs(values))
+    seed = plan.seed
+    log.info("worker %d from attempt %d: seed %d (SeedSequence(%d, spawn_key=(%d, %d)))", plan.worker,
+             plan.next_attempt, seed, g.seed, plan.worker, plan.next_attempt)
     configure_env_cfg(env_cfg, g, isaac.export_mode(api.EXPORT_MODE[2]),
-                      images=plan.env_name in CAMERA_TASKS or bool(plan.cfg.cameras.cameras))
+                      images=plan.env_name in CAMERA_TASKS or bool(plan.cfg.cameras.cameras), seed=seed)
     configure_randomization(env_cfg, plan.cfg.randomization)
     cams = plan.cfg.cameras
     frames = None
@@ -224,9 +258,10 @@ def generate(
     stop = GracefulStop(lambda: finish_after_current_attempt(env, generation))
     try:
         collector = Collector(staging, plan.paths, env_name=plan.env_name, mode=plan.mode, keep_failed=g.keep_failed,
-                              config_text=to_toml(plan.cfg), next_attempt=plan.resumed.next_for(0),
-                              num_subtasks=plan.num_subtasks, frames=frames, on_attempt=report)
-        isaac.seed_everything(g.seed)
+                              config_text=to_toml(plan.cfg), next_attempt=plan.next_attempt,
+                              num_subtasks=plan.num_subtasks, frames=frames, on_attempt=report,
+                              worker=plan.worker, seed={"run_seed": seed, "seed_key": [plan.worker, plan.next_attempt]})
+        isaac.seed_everything(seed)
         env.reset()
         reset_counters(generation)
         components = generation.setup_async_generation(**variant.call("setup_async_generation").kwargs({**values,

@@ -31,7 +31,7 @@ from mimicforge.backends.isaaclab.boundary import IsaacBoundary, RealIsaac
 from mimicforge.backends.isaaclab.cameras import check_cameras, needs_cameras
 from mimicforge.backends.isaaclab.eventloop import prepare_event_loop
 from mimicforge.config import RunConfig, to_toml
-from mimicforge.errors import BackendUnavailable, MimicforgeError
+from mimicforge.errors import BackendUnavailable, ConfigError, MimicforgeError
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def plan_env_name(cfg: RunConfig, in_child: bool) -> str:
         from mimicforge.backends.isaaclab.driver import plan_run
 
         return plan_run(cfg).env_name
-    r = subprocess.run([sys.executable, "-m", "mimicforge.backends.isaaclab.plan"], input=to_toml(cfg),
+    r = subprocess.run([sys.executable, "-m", "mimicforge.backends.isaaclab.plan"], input=to_toml(cfg, with_run=True),
                        capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     try:
         answer = json.loads(r.stdout.strip().splitlines()[-1])
@@ -88,11 +88,18 @@ def plan_env_name(cfg: RunConfig, in_child: bool) -> str:
 
 
 def check_single_process(cfg: RunConfig) -> None:
-    """The Isaac Lab engine is one Kit process (NUM_ENVS parallel envs inside it); Ray and local workers are the
-    twin's. Refused in one line rather than failing inside a Ray task."""
+    """Kit starts in this process once, so this process generates as one Kit process (NUM_ENVS parallel envs
+    inside it). WORKERS > 1 and Ray start their own Kit processes from a process without Kit: refused here
+    in one line, naming the entry that does it."""
     from mimicforge.config import check_engine
 
-    check_engine(cfg, "isaaclab")  # the settings' own engine rules (WORKERS, RAY, ...); dispatch logs the warnings
+    check_engine(cfg, "isaaclab")  # the settings' own engine rules; dispatch logs the warnings
+    w = cfg.workers
+    if w.workers > 1 or w.ray:
+        what = "RAY=1" if w.ray else f"WORKERS={w.workers}"
+        raise ConfigError(f"{what} starts one Kit process per worker, which this process (with its own Kit, e.g. a "
+                          "notebook kernel) cannot: run standalone/generate.py (MODE=standalone launch.sh) for it, "
+                          "or set WORKERS=1 and use NUM_ENVS here")
 
 
 def preflight(cfg: RunConfig, source_of: Callable[[str], str | None] = api.installed_source) -> Preflight:

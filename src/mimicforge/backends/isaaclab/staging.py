@@ -117,7 +117,8 @@ class Collector:
     def __init__(self, staging: Staging, paths: OutputPaths, *, env_name: str, mode: Mode, keep_failed: bool,
                  config_text: str, next_attempt: int, num_subtasks: int, frames: FrameSorter | None = None,
                  on_attempt: Callable[[MetricsRecord], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, worker: int = 0,
+                 seed: dict[str, object] | None = None) -> None:
         self.staging = staging
         self.paths = paths
         self.num_subtasks = num_subtasks
@@ -125,6 +126,8 @@ class Collector:
         self.on_attempt = on_attempt
         self.clock = clock
         self.next_attempt = next_attempt
+        self.worker = worker
+        self.seed = dict(seed or {})  # how the process was seeded, kept in every record (and so in every demo)
         self.new_successes = self.new_attempts = 0
         self._seen = {True: 0, False: 0}  # staged demos already collected, per file
         self._env_args: dict[str, object] = {}
@@ -183,7 +186,8 @@ class Collector:
         now = self.clock()
         record = MetricsRecord(
             attempt=index, success=success, steps=steps, seconds=now - self._last_time,
-            source_demos=[None] * self.num_subtasks, failed_subtask=None, engine="isaaclab", worker=0,
+            source_demos=[None] * self.num_subtasks, failed_subtask=None, engine="isaaclab", worker=self.worker,
+            extra=dict(self.seed),
         )
         frames, trial = self.frames, self._seen[True]
         stage = None if frames is None else (lambda k: frames.stage_success(trial, steps, k))

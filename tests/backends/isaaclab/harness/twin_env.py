@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import time
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -30,6 +31,10 @@ OBSERVATION_GROUPS = ("policy", "subtask_terms")  # camera groups need a rendere
 # simulator whose physics view was invalidated would.
 FAULT_ENV = "MIMICFORGE_HARNESS_FAULT_AFTER_RESETS"
 FAULT_MESSAGE = "physics simulation view is invalid (fault injected by the test harness)"
+# Hang injection for the stall tests (a Kit process that hangs rather than dies, IsaacLab#4473): the first
+# process to create the marker file named here hangs inside env.step of its second attempt, in a sleep that
+# signals do not end (Python resumes it after any handler), until it is SIGKILLed; later processes run.
+HANG_ENV = "MIMICFORGE_HARNESS_HANG_ONCE"
 
 
 def _t(x: Any) -> torch.Tensor:
@@ -299,7 +304,20 @@ class ManagerBasedRLEnv(gym.Env):
         if self._fault_after and not self._in_reset and self.resets > self._fault_after:
             raise RuntimeError(FAULT_MESSAGE)
 
+    def hang_if_asked(self) -> None:
+        marker = os.environ.get(HANG_ENV)
+        if not marker or self.resets < 2 or getattr(self, "_hang_done", False):
+            return
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            self._hang_done = True
+            return
+        while True:
+            time.sleep(3600)
+
     def step(self, action: torch.Tensor) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        self.hang_if_asked()
         self.action_manager.process_action(action)
         self.recorder_manager.record_pre_step()
         for i, twin in enumerate(self.twins):
