@@ -50,7 +50,8 @@ def test_dockerignore_lets_only_sources_and_scripts_through(tmp_path):
         (tmp_path / name).write_text(text)
     shutil.copy(REPO / ".dockerignore", tmp_path / ".dockerignore")
     assert context_files(tmp_path) == {  # .dockerignore itself always goes along
-        ".dockerignore", "pyproject.toml", "README.md", "launch.sh", "standalone/generate.py", "src/mimicforge/__init__.py",
+        ".dockerignore", "pyproject.toml", "README.md", "launch.sh", "standalone/generate.py",
+        "src/mimicforge/__init__.py",
         "src/mimicforge/media/stack_prompts.toml", ".cache/docker-wheels/numpy.whl",
         ".cache/docker-wheels-py312/numpy.whl"}
 
