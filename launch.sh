@@ -103,7 +103,7 @@ if [ "${MIMICFORGE_STOP_ON_EOF:-0}" = 1 ] && [ "${LAUNCH_DRY_RUN:-0}" = 0 ]; the
     cat >/dev/null
     say "the launcher is gone (stdin closed): stopping"
     kill -s TERM "$$" 2>/dev/null || true
-  ) &
+  ) <&0 & # without <&0, bash gives a background job /dev/null as its stdin
 fi
 
 run() {
