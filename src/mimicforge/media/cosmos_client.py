@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FIELDS = ("prompt", "sigma_max", "control_weight", "canny_strength", "seed")
 CHUNK = 1 << 20  # bytes read at a time from a result
+ANSWER_CAP = 1 << 20  # bytes a JSON answer (job id, status) may have
 
 
 class CosmosServerError(MimicforgeError):
@@ -100,7 +101,14 @@ class CosmosClient:
         self._sleep = sleep
 
     def _request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> bytes:
-        return self._open(method, path, body, content_type, lambda resp: resp.read())
+        def read(resp: Any) -> bytes:
+            data = resp.read(ANSWER_CAP + 1)
+            if len(data) > ANSWER_CAP:
+                raise CosmosServerError(f"{self.server}{path} answered more than {ANSWER_CAP} bytes; is --server "
+                                        "the blueprint's Cosmos server?")
+            return bytes(data)
+
+        return self._open(method, path, body, content_type, read)
 
     def _open(self, method: str, path: str, body: bytes | None, content_type: str | None,
               consume: Callable[[Any], Any]) -> Any:
