@@ -77,18 +77,18 @@ def test_moved_prepare_folder_round_trip_with_two_cameras(cli, generated, tmp_pa
         assert attempts == [3, 4]  # the originals only, each once
         assert len(f["data"]) == 4
 
-    # the Isaac Lab flavour of the same folder: only the rgb (augmented) videos are taken; control videos refused
-    il = prepare(cli, ds, tmp_path / "gen" / "cosmos_il", "--style", "isaaclab")
+    # an Isaac Lab style folder holds control videos: refused; Isaac Lab named results of both cameras: one demo each
+    il = prepare(cli, ds, tmp_path / "gen" / "cosmos_il", "--style", "isaaclab", "--demos", "0")
     r = cli("cosmos", "ingest", str(ds), "--videos", str(il), "--out", str(tmp_path / "il.hdf5"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "8 control video(s) (demo_0_table_cam_depth.mp4, demo_0_table_cam_shaded_segmentation.mp4, " \
-        "demo_0_table_high_cam_depth.mp4 and 5 more), Cosmos inputs rather than results" in r.stderr
+    assert "4 control video(s) (demo_0_table_cam_depth.mp4, demo_0_table_cam_shaded_segmentation.mp4, " \
+        "demo_0_table_high_cam_depth.mp4 and 1 more), Cosmos inputs rather than results" in r.stderr
     assert not (tmp_path / "il.hdf5").exists()
     results = tmp_path / "transfer_out"
     results.mkdir()
     for k in (0, 1):
         for cam in CAMS:
-            shutil.copy(il / f"demo_{k}_{cam}.mp4", results / f"demo_{k}_{cam}.mp4")
+            shutil.copy(moved / f"shaded_segmentation_{cam}_demo_{k}.result.mp4", results / f"demo_{k}_{cam}.mp4")
     r = cli("cosmos", "ingest", str(ds), "--videos", str(results), "--cameras", ",".join(CAMS), "--out",
             str(tmp_path / "il.hdf5"), "--json")
     assert r.returncode == 0, r.stderr
