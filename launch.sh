@@ -95,6 +95,17 @@ if ! "$PY" -m mimicforge config --check; then
 fi
 
 # ------------------------------------------------------------------------------------------ run
+# 'mimicforge container run' sets MIMICFORGE_STOP_ON_EOF=1 and holds the container's stdin open: when that launcher
+# dies, even by SIGKILL, stdin reaches its end and the run is stopped as by SIGTERM (the attempt in progress is
+# finished and saved), so the container cannot outlive it. (This shell's pid is Python's after the exec below.)
+if [ "${MIMICFORGE_STOP_ON_EOF:-0}" = 1 ] && [ "${LAUNCH_DRY_RUN:-0}" = 0 ]; then
+  (
+    cat >/dev/null
+    say "the launcher is gone (stdin closed): stopping"
+    kill -s TERM "$$" 2>/dev/null || true
+  ) <&0 & # without <&0, bash gives a background job /dev/null as its stdin
+fi
+
 run() {
   if [ "${LAUNCH_DRY_RUN:-0}" != 0 ]; then
     printf 'launch.sh: would run:'

@@ -47,7 +47,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                      cameras=_csv(args.cameras), output_dir=args.output_dir, frames=args.frames,
                      params={"seed": args.seed, "sigma_max": args.sigma_max, "control_weight": args.control_weight,
                              "canny_strength": args.canny_strength},
-                     overwrite=args.overwrite, on_video=progress)
+                     overwrite=args.overwrite, base=args.base, on_video=progress)
     if args.json:
         _print_json(result.to_json())
     else:
@@ -60,7 +60,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from mimicforge.media.cosmos_client import ClientSettings, submit_dir
 
     settings = ClientSettings(timeout=args.timeout, poll_interval=args.poll_interval, max_wait=args.max_wait,
-                              retries=args.retries, backoff=args.backoff)
+                              retries=args.retries, backoff=args.backoff, max_result_mb=args.max_result_mb)
 
     def progress(event: dict[str, Any]) -> None:
         if args.json:
@@ -70,6 +70,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
             print(f"{event['request']}: {event['status']} ({event['seconds']:.0f} s)", file=sys.stderr, flush=True)
         elif kind == "submitted":
             print(f"{event['request']}: submitted as job {event['job_id']}", file=sys.stderr, flush=True)
+        elif kind == "resumed":
+            print(f"{event['request']}: resuming saved job {event['job_id']}", file=sys.stderr, flush=True)
         elif kind == "saved":
             print(f"{event['request']}: saved {event['result']} ({event['bytes']} bytes)", file=sys.stderr,
                   flush=True)
@@ -91,13 +93,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if bool(args.from_dir) == bool(args.videos):
         raise ConfigError("cosmos ingest needs exactly one of --from DIR (a submitted prepare folder) or "
                           "--videos DIR (augmented demo_<k>_*.mp4 files)")
-    videos = from_prepared(args.from_dir) if args.from_dir else from_videos(args.videos, args.camera)
+    videos = from_prepared(args.from_dir) if args.from_dir else from_videos(args.videos, _csv(args.cameras))
     summary = ingest(args.dataset, videos, args.out, size=args.size, keep_originals=args.keep_originals,
                      overwrite=args.overwrite)
     if args.json:
         _print_json(summary)
     else:
-        print(f"wrote {summary['num_demos']} demos ({len(summary['augmented'])} augmented) to {summary['output']}")
+        cams = sorted({c for a in summary["augmented"] for c in a["videos"]})
+        print(f"wrote {summary['num_demos']} demos ({len(summary['augmented'])} augmented, cameras "
+              f"{', '.join(cams)}) to {summary['output']}")
     return 0
 
 
@@ -142,6 +146,9 @@ def add_cosmos_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> 
     p.add_argument("--sigma-max", help="blueprint sigma_max, 35..80 (default 40)")
     p.add_argument("--control-weight", help="blueprint edge control weight, 0.1..0.9 (default 0.6)")
     p.add_argument("--canny-strength", help="very_low (default), low, medium, high, very_high")
+    p.add_argument("--base", metavar="PATH",
+                   help="isaaclab: where the folder will lie on the GPU node, prefixed to the specs' video paths "
+                        "(default: paths relative to the folder)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -153,14 +160,20 @@ def add_cosmos_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> 
     p.add_argument("--max-wait", type=float, default=3600.0, help="seconds one job may take (default 3600)")
     p.add_argument("--retries", type=int, default=3, help="retries per request on network errors/5xx (default 3)")
     p.add_argument("--backoff", type=float, default=2.0, help="seconds before the first retry, doubling (default 2)")
-    p.add_argument("--overwrite", action="store_true", help="resubmit requests that already have a result")
+    p.add_argument("--max-result-mb", type=float, default=4096.0,
+                   help="refuse a result larger than this many MiB (default 4096)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="resubmit requests that already have a result or a saved job")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("ingest", cmd_ingest, "Write a dataset whose demos carry augmented videos as image observations.")
     p.add_argument("dataset", help="the dataset the videos were made from")
     p.add_argument("--from", dest="from_dir", metavar="DIR", help="a prepare folder with submit's *.result.mp4")
-    p.add_argument("--videos", metavar="DIR", help="a folder of augmented demo_<k>_*.mp4 (Isaac Lab's naming)")
-    p.add_argument("--camera", default="table_cam", help="with --videos: the camera they show (default table_cam)")
+    p.add_argument("--videos", metavar="DIR",
+                   help="a folder of augmented demo_<k>_<camera>[_<variant>].mp4 (Isaac Lab's naming)")
+    p.add_argument("--cameras", "--camera", dest="cameras", metavar="CAMS",
+                   help="with --videos: the cameras the videos may show, comma-separated (default: the prepare "
+                        "manifest's cameras in that folder, else table_cam)")
     p.add_argument("--out", required=True, help="the .hdf5 file to write")
     p.add_argument("--size", help="WIDTHxHEIGHT for demos without that image key yet (default 200x200)")
     p.add_argument("--keep-originals", action="store_true", help="put the source demos first, unchanged")

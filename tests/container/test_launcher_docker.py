@@ -148,14 +148,7 @@ def test_run_generates_a_valid_dataset_on_the_host(image, engine_env, project):
 def test_sigterm_mid_run_saves_and_exits_143(image, engine_env, project):
     before = our_containers(engine_env)
     metrics = project / "datasets" / "generated.metrics.jsonl"
-    proc = subprocess.Popen(mf("run", "--service", "mimicforge", "--file", COMPOSE, "--project-directory",
-                               str(project)), env={k: v for k, v in engine_env.items() if not k.startswith("_")}
-                            | {"NUM_TRIALS": "100"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 600
-    while not (metrics.is_file() and metrics.read_text().count("\n") >= 1):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no attempt finished in 10 minutes"
-        time.sleep(0.5)
+    proc = _start_and_wait_for_an_attempt(project, engine_env)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
@@ -232,3 +225,60 @@ def test_jupyter_on_a_taken_port_fails_in_one_line(image, engine_env, project):
         str(port) in r.stderr and "Traceback" not in r.stderr
     assert r.stderr.strip().endswith(f"choose a free JUPYTER_PORT, e.g. JUPYTER_PORT={port + 1}")
     assert our_containers(engine_env) == before
+
+
+def _start_and_wait_for_an_attempt(project: Path, engine_env: dict[str, str]) -> subprocess.Popen[str]:
+    """``container run`` with a long goal, returned once its first attempt is in the metrics file."""
+    metrics = project / "datasets" / "generated.metrics.jsonl"
+    proc = subprocess.Popen(mf("run", "--service", "mimicforge", "--file", COMPOSE, "--project-directory",
+                               str(project)), env={k: v for k, v in engine_env.items() if not k.startswith("_")}
+                            | {"NUM_TRIALS": "100"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 1):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no attempt finished in 10 minutes"
+        time.sleep(0.5)
+    return proc
+
+
+def test_sighup_mid_run_stops_like_sigterm(image, engine_env, project):
+    """A closed terminal (SIGHUP) stops the container as SIGTERM does: the attempt in progress saved, removed."""
+    before = our_containers(engine_env)
+    proc = _start_and_wait_for_an_attempt(project, engine_env)
+    proc.send_signal(signal.SIGHUP)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stdout[-2000:] + stderr[-2000:]  # the container's status: SIGTERM, handled
+    assert "mimicforge: stopping the container (SIGHUP; it has 60 s to finish cleanly)" in stderr
+    assert "stopped by SIGTERM after" in stderr and "grace period over" not in stderr
+    demos = valid(project / "datasets" / "generated.hdf5")
+    lines = (project / "datasets" / "generated.metrics.jsonl").read_text().splitlines()
+    assert demos == sum(json.loads(x)["success"] for x in lines) >= 1
+    assert our_containers(engine_env) == before
+
+
+def test_container_of_a_killed_launcher_stops_and_is_removed_by_the_next_doctor(image, engine_env, project):
+    """SIGKILL of the launcher: its container's stdin closes, launch.sh stops the run as on SIGTERM (the file stays
+    valid), and the next doctor removes the container, found by the label naming its dead launcher."""
+    before = our_containers(engine_env)
+    proc = _start_and_wait_for_an_attempt(project, engine_env)
+    (cid,) = our_containers(engine_env) - before
+    label = sh(["docker", "inspect", "--format", '{{index .Config.Labels "org.mimicforge.launcher.process"}}', cid],
+               engine_env).stdout.strip()
+    assert label.split("/")[2] == str(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 120
+    while (state := sh(["docker", "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", cid],
+                       engine_env).stdout.split()) and state[0] == "running":
+        assert time.monotonic() < deadline, "the container outlived its killed launcher by 2 minutes"
+        time.sleep(0.5)
+    assert state == ["exited", "143"]
+    logs = sh(["docker", "logs", cid], engine_env)
+    assert "the launcher is gone (stdin closed): stopping" in logs.stderr and "stopped by SIGTERM" in logs.stderr
+    demos = valid(project / "datasets" / "generated.hdf5")
+    assert demos >= 1
+    rc, checks, _ = doctor(project, engine_env)
+    assert checks["leftovers"]["status"] == "warn" and "removed 1 container(s)" in checks["leftovers"]["detail"]
+    assert our_containers(engine_env) == before
+    rc, checks, _ = doctor(project, engine_env)
+    assert checks["leftovers"]["status"] == "pass"

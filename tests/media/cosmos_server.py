@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 import uuid
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -16,11 +17,12 @@ from typing import Any
 
 class FakeCosmos:
     def __init__(self, *, polls_before_done: int = 2, fail_submits: int = 0, delay: float = 0.0,
-                 job_fails: bool = False) -> None:
+                 job_fails: bool = False, job_prefix: str = "") -> None:
         self.polls_before_done = polls_before_done
         self.fail_submits = fail_submits  # answer 500 to this many submits first
         self.delay = delay  # seconds to stall every answer (timeouts)
         self.job_fails = job_fails
+        self.job_prefix = job_prefix  # job ids are prefix + uuid4 (the blueprint's are bare uuid4s)
         self.submits: list[dict[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
         self.log: list[str] = []
@@ -64,7 +66,7 @@ class FakeCosmos:
                            if p not in fields]
                 if missing:
                     return self._json(400, {"error": f"Missing required parameters: {', '.join(missing)}"})
-                job = str(uuid.uuid4())
+                job = f"{fake.job_prefix}{uuid.uuid4()}"
                 fake.submits.append({"fields": fields, "video": files["video"],
                                      "content_type": self.headers["Content-Type"]})
                 fake.jobs[job] = {"polls": 0, "video": files["video"][2]}
@@ -73,10 +75,10 @@ class FakeCosmos:
             def do_GET(self) -> None:
                 fake.log.append(f"GET {self.path}")
                 time.sleep(fake.delay)
-                parts = self.path.strip("/").split("/")
-                if len(parts) != 3 or parts[0] != "canny" or parts[2] not in fake.jobs:
+                parts = self.path.strip("/").split("/")  # the job id must arrive as one path segment
+                if len(parts) != 3 or parts[0] != "canny" or urllib.parse.unquote(parts[2]) not in fake.jobs:
                     return self._json(404, {"error": "Job not found"})
-                job = fake.jobs[parts[2]]
+                job = fake.jobs[urllib.parse.unquote(parts[2])]
                 done = job["polls"] >= fake.polls_before_done
                 if parts[1] == "status":
                     job["polls"] += 1

@@ -127,7 +127,7 @@ def test_isaaclab_style_from_hdf5_observations(cli, tmp_path):
         fps, frames = video_facts(out / name)
         assert fps == 30 and frames.shape == (5, 704, 1280, 3), (name, frames.shape)
     spec = json.loads((out / "demo_1_table_cam_spec.json").read_text())
-    assert spec["sigma_max"] == 50 and spec["input_video_path"] == str(out.resolve() / "demo_1_table_cam.mp4")
+    assert spec["sigma_max"] == 50 and spec["input_video_path"] == "demo_1_table_cam.mp4"  # relative: it travels
     assert {k: spec[k]["control_weight"] for k in ("vis", "edge", "depth", "seg")} == {
         "vis": 0.3, "edge": 0.3, "depth": 0.6, "seg": 0.7}
     assert spec["seg"]["input_control"].endswith("demo_1_table_cam_shaded_segmentation.mp4")
@@ -135,6 +135,18 @@ def test_isaaclab_style_from_hdf5_observations(cli, tmp_path):
     assert spec["prompt"] and spec["negative_prompt"]
     manifest = json.loads((out / "cosmos_inputs.json").read_text())
     assert manifest["videos"][0]["origin"] == "hdf5" and manifest["videos"][0]["prompt_draw"]["seed"] == [42, 1, 0]
+    for written in ("cosmos_inputs.json", "demo_1_table_cam_spec.json"):
+        assert str(tmp_path) not in (out / written).read_text()
+    # --base: where the folder will lie on the GPU node
+    r = cli("cosmos", "prepare", str(ds), "--out", str(out), "--style", "isaaclab", "--demos", "1", "--overwrite",
+            "--base", "/data/cosmos_il/", "--output-dir", str(tmp_path / "nothing"))
+    assert r.returncode == 0, r.stderr
+    spec = json.loads((out / "demo_1_table_cam_spec.json").read_text())
+    assert spec["input_video_path"] == spec["vis"]["input_control"] == "/data/cosmos_il/demo_1_table_cam.mp4"
+    assert spec["depth"]["input_control"] == "/data/cosmos_il/demo_1_table_cam_depth.mp4"
+    assert json.loads((out / "cosmos_inputs.json").read_text())["base"] == "/data/cosmos_il"
+    r = cli("cosmos", "prepare", str(ds), "--out", str(tmp_path / "b"), "--base", "/data/x")
+    assert r.returncode == 2 and "--base is for --style isaaclab specs" in r.stderr
 
 
 def test_isaaclab_style_needs_rgb_and_depth(cli, tmp_path):

@@ -147,7 +147,7 @@ def test_ingest_isaac_lab_named_videos_keeps_the_existing_image_size(cli, tmp_pa
         a, b = f["data/demo_0/obs/table_cam"], f["data/demo_1/obs/table_cam"]
         assert a.shape == (5, 40, 64, 3) and b.shape == (4, 16, 24, 3)
         assert np.allclose([a[t].mean() for t in range(5)], [0, 30, 60, 90, 120], atol=2)  # h264 is lossy
-        assert f["data/demo_1"].attrs["augmented_video"] == "demo_1_table_cam_rain.mp4"
+        assert json.loads(f["data/demo_1"].attrs["augmented_videos"]) == {"table_cam": "demo_1_table_cam_rain.mp4"}
         assert "table_cam_segmentation" in f["data/demo_1/obs"]  # the rest of the demo is kept
     write_video(iter(grey), videos / "demo_0_table_cam.mp4", fps=30)  # 6 frames for 5 steps: the extra one drops
     write_video(iter(grey[:3]), videos / "demo_1_table_cam_rain.mp4", fps=30)

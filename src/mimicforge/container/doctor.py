@@ -1,7 +1,8 @@
 """``mimicforge container doctor``: every environmental reason a container run would fail, before it starts.
 
 Each check is pass / warn / fail (or skip, when what it needs failed first) with the fix. Nothing here changes
-the machine apart from a short-lived probe container for the GPU check.
+the machine apart from a short-lived probe container for the GPU check, and the removal of containers whose
+launcher is gone (``engine.reap_orphans``, as the next ``container run`` would do).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def doctor(service: str = "mimicforge", *, env: Mapping[str, str] | None = None,
     checks.append(_socket(base_env))
     client, check = _engine(base_env)
     checks.append(check)
+    checks.append(_leftovers(client))
     checks.append(_compose_v2())
     image = engine.image_present(client, spec.image) if client is not None else None
     if service == "isaac-lab":
@@ -177,6 +179,16 @@ def _gpu_probe(client: Any, spec: ServiceSpec, image: Any, run_probe: bool) -> C
     if not gpus:
         return Check("gpu in container", "fail", "nvidia-smi in a probe container listed no GPU", NVIDIA_FIX)
     return _ok("gpu in container", gpus[0])
+
+
+def _leftovers(client: Any) -> Check:
+    if client is None:
+        return Check("leftovers", "skip", "needs the engine")
+    gone = engine.reap_orphans(client)
+    if gone:
+        return Check("leftovers", "warn", f"stopped and removed {len(gone)} container(s) left by a killed launcher: "
+                                          f"{', '.join(gone)}", "nothing more to do; check the run's output file")
+    return _ok("leftovers", "no container outlived its launcher")
 
 
 def _eula(spec: ServiceSpec) -> Check:

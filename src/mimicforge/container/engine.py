@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+from pathlib import Path
 from typing import Any
 
 from mimicforge.container.compose import ServiceSpec
@@ -17,6 +19,11 @@ log = logging.getLogger(__name__)
 INSTALL_HINT = "the Docker SDK is not installed; pip install 'mimicforge[docker]'"
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 LAUNCHER_LABEL = "org.mimicforge.launcher"
+# The launcher process a container belongs to, "<hostname>/<boot id>/<pid>/<start time>": the next run or doctor on
+# that host removes a container whose launcher is gone (killed by SIGKILL, say).
+LAUNCHER_PROCESS_LABEL = "org.mimicforge.launcher.process"
+# Set in the containers the launcher attaches to: launch.sh stops the run when their stdin closes (launcher gone).
+STOP_ON_EOF = "MIMICFORGE_STOP_ON_EOF"
 
 
 def require_docker() -> Any:
@@ -54,6 +61,65 @@ def _labels(spec: ServiceSpec, oneoff: bool) -> dict[str, str]:
             "com.docker.compose.oneoff": "True" if oneoff else "False", LAUNCHER_LABEL: "sdk"}
 
 
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), "" where /proc has none, None if no such pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the command name before ")" may hold spaces
+
+
+def launcher_process(pid: int | None = None) -> str:
+    """This process (or ``pid``) as the value of LAUNCHER_PROCESS_LABEL."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}/{_boot_id()}/{pid}/{_start_time(pid) or ''}"
+
+
+def launcher_alive(value: str) -> bool | None:
+    """Whether the launcher named by a LAUNCHER_PROCESS_LABEL value still runs; None when it ran on another host."""
+    host, _, rest = value.partition("/")
+    boot, _, rest = rest.partition("/")
+    pid, _, start = rest.partition("/")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    if boot != _boot_id():
+        return False  # this host has rebooted since
+    now = _start_time(int(pid))
+    if now is None:
+        return False
+    return not start or not now or now == start  # the same pid, started again, is another process
+
+
+def reap_orphans(client: Any) -> list[str]:
+    """Stop (SIGTERM, SIGKILL after the container's own grace period) and remove the containers a launcher on this
+    host started and did not live to remove; returns their names."""
+    docker = require_docker()
+    gone = []
+    for c in client.api.containers(all=True, filters={"label": LAUNCHER_PROCESS_LABEL}):
+        if launcher_alive(str((c.get("Labels") or {}).get(LAUNCHER_PROCESS_LABEL, ""))) is not False:
+            continue
+        name = (c.get("Names") or [c["Id"][:12]])[0].lstrip("/")
+        try:
+            if c.get("State") == "running":
+                grace = int((client.api.inspect_container(c["Id"])["Config"] or {}).get("StopTimeout") or 10)
+                client.api.stop(c["Id"], timeout=grace)
+            client.api.remove_container(c["Id"], force=True)
+        except docker.errors.NotFound:
+            pass  # removed in between
+        gone.append(name)
+    return gone
+
+
 def ensure_network(client: Any, spec: ServiceSpec) -> str:
     """The project's default network (``<project>_default``), created as Compose creates it."""
     docker = require_docker()
@@ -87,9 +153,11 @@ def ensure_mount_sources(client: Any, spec: ServiceSpec) -> None:
 
 
 def create_kwargs(spec: ServiceSpec, *, command: list[str], publish: bool, network: str, name: str,
-                  oneoff: bool) -> dict[str, Any]:
+                  oneoff: bool, launcher: str | None = None) -> dict[str, Any]:
     """Arguments of the low-level ``APIClient.create_container`` (``host_config`` as a plain dict of
-    ``create_host_config`` arguments): the whole translation in one place, so tests can compare it."""
+    ``create_host_config`` arguments): the whole translation in one place, so tests can compare it. With
+    ``launcher`` (its LAUNCHER_PROCESS_LABEL value) the container is tied to that process: labelled, and its
+    stdin kept open for the launcher to attach to (STOP_ON_EOF)."""
     docker = require_docker()
     host = {
         "mounts": [docker.types.Mount(m.target, m.source, type=m.type, read_only=m.read_only) for m in spec.mounts],
@@ -107,24 +175,27 @@ def create_kwargs(spec: ServiceSpec, *, command: list[str], publish: bool, netwo
     return {
         "image": spec.image,
         "command": command,
-        "environment": dict(spec.environment),
+        "environment": {**spec.environment, **({STOP_ON_EOF: "1"} if launcher else {})},
         "user": spec.user or "",
         "ports": [(p.target, p.protocol) for p in spec.ports] if publish else None,
-        "labels": _labels(spec, oneoff),
+        "labels": {**_labels(spec, oneoff), **({LAUNCHER_PROCESS_LABEL: launcher} if launcher else {})},
         "name": name,
         "stop_timeout": int(spec.stop_grace_period),
-        "detach": True,
+        # tied: stdin open, and (the SDK's spelling of StdinOnce) not detached: it closes when the launcher goes
+        "detach": not launcher,
+        "stdin_open": bool(launcher),
         "host_config": host,
     }
 
 
 def create(client: Any, spec: ServiceSpec, *, command: list[str], publish: bool, name: str, oneoff: bool) -> str:
-    """Create (not start) the service's container; returns its id."""
+    """Create (not start) the service's container, tied to this process (see ``create_kwargs``); returns its id."""
     docker = require_docker()
     try:
         ensure_mount_sources(client, spec)
         network = ensure_network(client, spec)
-        kw = create_kwargs(spec, command=command, publish=publish, network=network, name=name, oneoff=oneoff)
+        kw = create_kwargs(spec, command=command, publish=publish, network=network, name=name, oneoff=oneoff,
+                           launcher=launcher_process())
         kw["host_config"] = client.api.create_host_config(**kw["host_config"])
         return str(client.api.create_container(**kw)["Id"])
     except docker.errors.APIError as exc:

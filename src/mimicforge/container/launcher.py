@@ -3,9 +3,14 @@
 ``run`` is ``MODE=standalone docker compose run --rm SERVICE ARGS``; ``jupyter`` is ``MODE=jupyter docker compose
 up SERVICE`` (port published on 127.0.0.1 only); ``build`` is ``docker compose build SERVICE``. Settings are checked
 on the host first, with the messages ``launch.sh`` and ``mimicforge config --check`` give inside, so a bad value
-costs no container. Output streams live; the container's exit status is returned; SIGINT / SIGTERM are handed to
-the container (the generator finishes and saves the attempt in progress), SIGKILL follows after the service's
-``stop_grace_period``, and the container is removed.
+costs no container. Output streams live; the container's exit status is returned; SIGINT / SIGTERM / SIGHUP (a
+closed terminal) are handed to the container (the generator finishes and saves the attempt in progress), SIGKILL
+follows after the service's ``stop_grace_period``, and the container is removed.
+
+A container cannot outlive its launcher: the launcher holds the container's stdin, which closes when the launcher
+dies however it dies (SIGKILL too), and launch.sh then stops the run as on SIGTERM; and every container is labelled
+with its launcher process, so the next ``run`` / ``jupyter`` / ``doctor`` stops and removes those whose launcher is
+gone (``engine.reap_orphans``).
 """
 
 from __future__ import annotations
@@ -110,6 +115,7 @@ def run(service: str = "mimicforge", args: Sequence[str] = (), *, env: Mapping[s
     """``MODE=standalone docker compose run --rm SERVICE ARGS``: generate demos; returns the exit status."""
     spec = prepare(service, "standalone", env=env, project_dir=project_dir, compose_file=compose_file)
     client = client or engine.connect()
+    _reap(client, err)
     _ensure_image(client, spec, out)
     name = f"{spec.project}-{spec.service}-run-{secrets.token_hex(6)}"
     with _Signals() as signals:  # from here on a signal stops the container instead of orphaning it
@@ -122,15 +128,22 @@ def jupyter(service: str = "mimicforge", args: Sequence[str] = (), *, env: Mappi
             out: TextIO | None = None, err: TextIO | None = None, client: Any = None,
             on_ready: Callable[[str], None] | None = None) -> int:
     """``MODE=jupyter docker compose up SERVICE``: JupyterLab on 127.0.0.1; prints its URL with the token once
-    the server answers, runs until stopped (SIGINT / SIGTERM), removes the container; returns its status."""
+    the server answers, runs until stopped (SIGINT / SIGTERM / SIGHUP), removes the container; returns its status."""
     spec = prepare(service, "jupyter", env=env, project_dir=project_dir, compose_file=compose_file)
     client = client or engine.connect()
+    _reap(client, err)
     _ensure_image(client, spec, out)
     name = f"{spec.project}-{spec.service}-jupyter-{secrets.token_hex(6)}"
     with _Signals() as signals:
         cid = engine.create(client, spec, command=list(args), publish=True, name=name, oneoff=False)
         return _Session(client, cid, spec, out or sys.stdout, err or sys.stderr, signals, on_ready=on_ready,
                         watch_url=True).wait()
+
+
+def _reap(client: Any, err: TextIO | None) -> None:
+    for name in engine.reap_orphans(client):
+        print(f"mimicforge: removed container {name}, left running by a launcher that is gone", file=err or sys.stderr,
+              flush=True)
 
 
 def _ensure_image(client: Any, spec: ServiceSpec, out: TextIO | None) -> None:
@@ -142,8 +155,11 @@ def _ensure_image(client: Any, spec: ServiceSpec, out: TextIO | None) -> None:
         build_spec(spec, out=out, client=client)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each stops the container cleanly
+
+
 class _Signals:
-    """Records SIGINT / SIGTERM while active (main thread only; elsewhere they keep their handlers)."""
+    """Records STOP_SIGNALS while active (main thread only; elsewhere they keep their handlers)."""
 
     def __init__(self) -> None:
         self.pending: list[int] = []
@@ -151,7 +167,7 @@ class _Signals:
 
     def __enter__(self) -> list[int]:
         if threading.current_thread() is threading.main_thread():
-            self._old = {s: signal.signal(s, self._record) for s in (signal.SIGINT, signal.SIGTERM)}
+            self._old = {s: signal.signal(s, self._record) for s in STOP_SIGNALS}
         return self.pending
 
     def __exit__(self, *exc: object) -> None:
@@ -174,6 +190,7 @@ class _Session:
         self.done = threading.Event()
         self.signals = signals
         self.failure: BaseException | None = None
+        self.stdin: Any = None  # the container's stdin, held open for as long as this process lives
 
     def _pump(self, stdout: bool) -> None:
         sink = self.out if stdout else self.err
@@ -223,6 +240,11 @@ class _Session:
                       f"removed it", file=self.err, flush=True)
                 return 128 + self.signals[0]
             try:
+                self.stdin = self.client.api.attach_socket(self.cid, params={"stdin": 1, "stream": 1})
+            except docker.errors.APIError as exc:  # the run goes on; a leftover is still reaped by its label
+                log.warning("could not attach to the container's stdin (%s); if this launcher is killed, the next "
+                            "run removes the container", " ".join(str(exc).split())[:200])
+            try:
                 self.client.api.start(self.cid)
             except docker.errors.APIError as exc:
                 detail = " ".join(str(exc.explanation or exc).split())
@@ -254,7 +276,8 @@ class _Session:
                     deadline = time.monotonic() + self.spec.stop_grace_period
                     print(f"mimicforge: stopping the container ({signal.Signals(signum).name}; it has "
                           f"{self.spec.stop_grace_period:.0f} s to finish cleanly)", file=self.err, flush=True)
-                self._kill(signum)
+                # the generator saves on SIGINT / SIGTERM; a hang-up of this terminal means the same as SIGTERM
+                self._kill(signal.SIGTERM if signum == signal.SIGHUP else signum)
             if deadline is not None and time.monotonic() > deadline:
                 print("mimicforge: grace period over, killing the container", file=self.err, flush=True)
                 self._kill(signal.SIGKILL)
@@ -274,6 +297,11 @@ class _Session:
 
     def _remove(self) -> None:
         docker = engine.require_docker()
+        if self.stdin is not None:
+            try:
+                self.stdin.close()
+            except OSError:
+                pass
         try:
             self.client.api.remove_container(self.cid, force=True)
         except docker.errors.APIError as exc:

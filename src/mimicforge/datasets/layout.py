@@ -23,6 +23,8 @@ ATTR_ATTEMPT = "mimicforge_attempt"
 ATTR_WORKER = "mimicforge_worker"
 ATTR_METRICS = "mimicforge_metrics"  # the attempt's metrics record (JSON), so a kill before its metrics line loses nothing
 ATTR_SOURCE_STEPS = "mimicforge_source_steps"  # total length of the source segments a generated demo was built from
+# What belongs to one generation attempt, so a copy of the demo (an augmented one) must not carry it again.
+PER_ATTEMPT_ATTRS = (ATTR_ATTEMPT, ATTR_WORKER, ATTR_METRICS)
 
 ACTIONS = "actions"
 OBS = "obs"

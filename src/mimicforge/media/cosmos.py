@@ -13,6 +13,9 @@ and shaded-segmentation videos ``demo_<k>_<cam>.mp4``, ``demo_<k>_<cam>_depth.mp
 
 Everything is written into ``<out>.partial`` and renamed to ``out`` at the end, with ``cosmos_inputs.json`` (the
 manifest ``submit`` and ``ingest`` read: style, source, each video's demo, camera, frame range and prompt draw).
+Every path written into a request, spec or manifest is relative to the folder (a spec's video paths may instead
+start with ``base``, where the folder will lie on the GPU node), so the folder can be copied anywhere; every path
+read back from one must stay inside the folder (``contained``).
 """
 
 from __future__ import annotations
@@ -142,7 +145,7 @@ def _blueprint(src: FrameSource, stage: Path, k: int, cam: str, frames: int, pro
                           "request": f"{stem}.json", "prompt_draw": draw.to_json(), "origin": src.origin})
 
 
-def _isaaclab(src: FrameSource, stage: Path, final: Path, k: int, cam: str, prompts: PromptSet,
+def _isaaclab(src: FrameSource, stage: Path, base: str | None, k: int, cam: str, prompts: PromptSet,
               seed_key: list[int], result: Prepared) -> None:
     for m in ("rgb", "depth"):
         if not src.has(m):
@@ -161,13 +164,14 @@ def _isaaclab(src: FrameSource, stage: Path, final: Path, k: int, cam: str, prom
     _write((resize_bicubic(f[..., :3], w, h) for f in src.frames("shaded_segmentation")), stage / names["seg"],
            ISAACLAB_FPS)
     draw = prompts.draw(seed_key)
+    at = {key: f"{base.rstrip('/')}/{name}" if base else name for key, name in names.items()}
     spec = {
         "prompt": draw.prompt, "negative_prompt": draw.negative_prompt,
-        "input_video_path": str(final / names["rgb"]), "sigma_max": ISAACLAB_SIGMA_MAX,
-        "vis": {"input_control": str(final / names["rgb"]), "control_weight": ISAACLAB_WEIGHTS["vis"]},
+        "input_video_path": at["rgb"], "sigma_max": ISAACLAB_SIGMA_MAX,
+        "vis": {"input_control": at["rgb"], "control_weight": ISAACLAB_WEIGHTS["vis"]},
         "edge": {"control_weight": ISAACLAB_WEIGHTS["edge"]},
-        "depth": {"input_control": str(final / names["depth"]), "control_weight": ISAACLAB_WEIGHTS["depth"]},
-        "seg": {"input_control": str(final / names["seg"]), "control_weight": ISAACLAB_WEIGHTS["seg"]},
+        "depth": {"input_control": at["depth"], "control_weight": ISAACLAB_WEIGHTS["depth"]},
+        "seg": {"input_control": at["seg"], "control_weight": ISAACLAB_WEIGHTS["seg"]},
     }
     spec_name = f"demo_{k}_{cam}_spec.json"
     (stage / spec_name).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
@@ -179,10 +183,19 @@ def prepare(dataset: str | os.PathLike[str], out: str | os.PathLike[str], *, pro
             style: str = "blueprint", demos: str | Sequence[str] | None = None,
             cameras: Sequence[str] | None = None, output_dir: str | os.PathLike[str] = "output",
             frames: int = BLUEPRINT_FRAMES, params: dict[str, Any] | None = None, overwrite: bool = False,
-            on_video: Callable[[dict[str, Any]], None] | None = None) -> Prepared:
-    """Write Cosmos Transfer inputs for ``demos`` x ``cameras`` of ``dataset`` into ``out`` (see module doc)."""
+            base: str | None = None, on_video: Callable[[dict[str, Any]], None] | None = None) -> Prepared:
+    """Write Cosmos Transfer inputs for ``demos`` x ``cameras`` of ``dataset`` into ``out`` (see module doc).
+    ``base``: the folder's path on the GPU node, prefixed to the video paths of Isaac Lab style specs (default:
+    paths relative to the folder, for ``transfer.py`` run from inside it)."""
     if style not in STYLES:
         raise ConfigError(f"--style {style!r} is not one of {', '.join(STYLES)}")
+    if base is not None:
+        if style != "isaaclab":
+            raise ConfigError("--base is for --style isaaclab specs (paths transfer.py reads on the GPU node); "
+                              "blueprint requests are uploaded by cosmos submit and need none")
+        if not base.strip() or any(c in base for c in "\n\r\0"):
+            raise ConfigError(f"--base {base!r} must be a folder path on the GPU node, e.g. /data/cosmos_il")
+        base = base.rstrip("/") or "/"
     if frames < 0:
         raise ConfigError(f"--frames {frames} must be >= 0 (0 = the whole demo)")
     dataset, out, output_dir = Path(dataset), Path(out), Path(output_dir)
@@ -214,7 +227,7 @@ def prepare(dataset: str | os.PathLike[str], out: str | os.PathLike[str], *, pro
                     if style == "blueprint":
                         _blueprint(src, stage, k, cam, frames, prompts, resolved, seed_key, result)
                     else:
-                        _isaaclab(src, stage, out.resolve(), k, cam, prompts, seed_key, result)
+                        _isaaclab(src, stage, base, k, cam, prompts, seed_key, result)
                 finally:
                     close_source(src)
                 if on_video is not None and len(result.videos) > before:
@@ -222,7 +235,8 @@ def prepare(dataset: str | os.PathLike[str], out: str | os.PathLike[str], *, pro
         if not result.videos:
             raise ConfigError(f"no demo has {frames} frames for the blueprint's video length; pass --frames N "
                               "(0 = whole demos) or generate longer demos")
-        manifest = {"style": style, "dataset": str(dataset.resolve()), "output_dir": str(output_dir.resolve()),
+        # names, not this machine's paths: the folder travels to the GPU node and back
+        manifest = {"style": style, "dataset": dataset.name, "base": base,
                     "fps": BLUEPRINT_FPS if style == "blueprint" else ISAACLAB_FPS, "frames": frames,
                     "params": resolved if style == "blueprint" else {"sigma_max": ISAACLAB_SIGMA_MAX,
                                                                       **ISAACLAB_WEIGHTS},
@@ -248,7 +262,25 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{path} is not readable JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("style") not in STYLES:
         raise ConfigError(f"{path} is not a cosmos prepare manifest (no style)")
+    if not isinstance(manifest.get("videos"), list) or not all(isinstance(v, dict) for v in manifest["videos"]):
+        raise ConfigError(f"{path} has no list of videos; rerun cosmos prepare")
     return manifest
+
+
+def contained(folder: str | os.PathLike[str], name: object, source: str | os.PathLike[str]) -> Path:
+    """``folder / name`` for a file name read from ``source`` (a request or manifest in ``folder``), refused unless
+    it is a relative path that stays inside ``folder`` (no absolute path, no ``..``, no link out of it)."""
+    folder = Path(folder)
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise ConfigError(f"{source} names {name!r}, not a file name; rerun cosmos prepare")
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise ConfigError(f"{source} names {name!r}, outside its folder; only files inside {folder} are read "
+                          "(rerun cosmos prepare)")
+    path = folder / rel
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise ConfigError(f"{source} names {name!r}, which links outside {folder}; only files inside it are read")
+    return path
 
 
 def shade_dataset(dataset: str | os.PathLike[str], *, output_dir: str | os.PathLike[str] = "output",
