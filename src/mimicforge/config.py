@@ -162,7 +162,7 @@ class CameraConfig:
                                  harmless=True,
                                  help="share of the Panda's mesh triangles drawn (1.0: all)")
     output_dir: Path = setting(Path("output"), env="OUTPUT_DIR", parse=path, example="output",
-                               help="image folders root")
+                               help="image folders root; a dataset's frames go to OUTPUT_DIR/<its stem>/")
     image_obs: tuple[str, ...] = setting(
         (), env="IMAGE_OBS", parse=names(IMAGE_OBS_KEYS), example="table_cam,wrist_cam", engines=TWIN,
         help="camera images stored in each demo's obs, Isaac Lab Visuomotor names: table_cam, wrist_cam, "

@@ -1,4 +1,5 @@
-"""Isaac Lab's camera frames, sorted into the shared layout ``<output>/<camera>_<modality>/demo_<k>/step_<t>.png``.
+"""Isaac Lab's camera frames, sorted into the layout both engines share: ``<images>/<camera>_<modality>/demo_<k>/
+step_<t>.png``, ``<images>`` being the dataset's own image folder (``outputs.dataset_images``).
 
 Facts this relies on (the Blueprint stack task's ``image`` observation term):
 
