@@ -79,7 +79,17 @@ class DifferentialIK:
         self._dq = np.zeros(len(joints))
         self.desired_pos = np.zeros(3)
         self.desired_quat = np.array([1.0, 0.0, 0.0, 0.0])
-        self.compiled = self._compiled_loop(params)
+        self._params = params
+        self._compiled: Any = None
+        self._bound = False
+
+    @property
+    def compiled(self) -> Any:
+        """``_compiled_loop``, bound on first use: a process that never steps (a settings check) does not
+        import Numba."""
+        if not self._bound:
+            self._compiled, self._bound = self._compiled_loop(self._params), True
+        return self._compiled
 
     def _compiled_loop(self, params: ControlParams) -> Any:
         """The compiled physics loop (``kernel.physics``: the physics steps, then ``mj_kinematics``) bound to

@@ -11,9 +11,13 @@
 - normals: (H, W, 3) float32 unit vectors in the world frame, 0 where nothing is hit. MuJoCo has no
   normal pass, so they come from the depth image: back-projected points, crossed image gradients.
 
-One ``mujoco.Renderer`` serves both cameras; it is made on first use, which is when an OpenGL
-context is needed (EGL or OSMesa without a display, see ``deps``). It draws the render-only copy of
-the model with lighter Panda meshes (``visual``), posed like the physics state it is given.
+One ``mujoco.Renderer`` per kind of pass serves both cameras, each made on first use, which is when an
+OpenGL context is needed (EGL or OSMesa without a display, see ``deps``): rgb draws into MuJoCo's
+multisampled offscreen buffer (smoothed edges); segmentation and depth, whose passes MuJoCo draws with
+multisampling off, into a single-sampled one, the same pixels without resolving four samples per pixel
+on reading them back (on Mesa's software renderer that resolve was half of a segmentation frame's time).
+Both draw the render-only copy of the model with lighter Panda meshes (``visual``), posed like the
+physics state they are given.
 """
 
 from __future__ import annotations
@@ -69,13 +73,9 @@ class CameraRig:
         self._model = model = self._scene.model
         self.height, self.width = size if size is not None else (params.camera.height, params.camera.width)
         deps.adopt_headless_gl(mujoco)
-        try:
-            self._renderer = mujoco.Renderer(model, height=self.height, width=self.width)
-        except Exception as exc:  # GL context creation fails in many library-specific ways
-            raise deps.renderer_error(exc) from None
-        # Free the GL context at the latest when the interpreter exits, while OpenGL can still do it
-        # (an OSMesa context freed during interpreter teardown prints a traceback).
-        self._finalizer = weakref.finalize(self, self._renderer.close)
+        self._renderers: dict[bool, Any] = {}  # multisampled (rgb) or not (segmentation, depth)
+        self._finalizers: list[weakref.finalize] = []
+        self._id_renderer()  # the GL context is checked here, at construction
         self._option = mujoco.MjvOption()
         self._option.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._option.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
@@ -90,6 +90,29 @@ class CameraRig:
     def scene(self) -> Any:
         return self._scene
 
+    def _make_renderer(self, multisampled: bool) -> Any:
+        quality = self._model.vis.quality
+        samples = quality.offsamples
+        if not multisampled:
+            quality.offsamples = 0  # read when the context's buffers are made
+        try:
+            renderer = self._mujoco.Renderer(self._model, height=self.height, width=self.width)
+        except Exception as exc:  # GL context creation fails in many library-specific ways
+            raise deps.renderer_error(exc) from None
+        finally:
+            quality.offsamples = samples
+        # Free the GL context at the latest when the interpreter exits, while OpenGL can still do it
+        # (an OSMesa context freed during interpreter teardown prints a traceback).
+        self._finalizers.append(weakref.finalize(self, renderer.close))
+        self._renderers[multisampled] = renderer
+        return renderer
+
+    def _rgb_renderer(self) -> Any:
+        return self._renderers.get(True) or self._make_renderer(True)
+
+    def _id_renderer(self) -> Any:
+        return self._renderers.get(False) or self._make_renderer(False)
+
     def _pixel_rays(self, fovy_deg: float) -> np.ndarray:
         f = 0.5 * self.height / math.tan(math.radians(fovy_deg) / 2.0)
         u = (np.arange(self.width) + 0.5 - 0.5 * self.width) / f
@@ -101,7 +124,7 @@ class CameraRig:
             raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(self._camera_ids)}")
         if modality not in MODALITIES:
             raise ConfigError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
-        r = self._renderer
+        r = self._rgb_renderer() if modality == "rgb" else self._id_renderer()
         r.disable_depth_rendering()
         r.disable_segmentation_rendering()
         if modality in ("depth", "normals"):
@@ -127,16 +150,18 @@ class CameraRig:
         for modality in modalities:
             if modality not in MODALITIES:
                 raise ConfigError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
-        r = self._renderer
         data = self._scene.sync(data)
-        r.update_scene(data, camera=camera, scene_option=self._option)
         out: dict[str, np.ndarray] = {}
         if "rgb" in modalities:
+            r = self._rgb_renderer()
+            r.update_scene(data, camera=camera, scene_option=self._option)
             r.disable_depth_rendering()
             r.disable_segmentation_rendering()
             out["rgb"] = r.render()
         if any(m != "rgb" for m in modalities):
-            ids, raw_depth = self._id_pass()
+            r = self._id_renderer()
+            r.update_scene(data, camera=camera, scene_option=self._option)
+            ids, raw_depth = self._id_pass(r)
             if "semantic_segmentation" in modalities:
                 out["semantic_segmentation"] = ids
             if "depth" in modalities or "normals" in modalities:
@@ -147,10 +172,10 @@ class CameraRig:
                     out["normals"] = self._normals(camera, depth, data.cam_xmat[self._camera_ids[camera]])
         return {m: out[m] for m in modalities}
 
-    def _id_pass(self) -> tuple[np.ndarray, np.ndarray]:
-        """One segmentation-mode pass read back twice: (segmentation colours, metric depth), both as the
-        ``mujoco.Renderer`` segmentation and depth passes of the same scene would return them."""
-        mj, r = self._mujoco, self._renderer
+    def _id_pass(self, r: Any) -> tuple[np.ndarray, np.ndarray]:
+        """One segmentation-mode pass of renderer ``r`` read back twice: (segmentation colours, metric depth),
+        both as the ``mujoco.Renderer`` segmentation and depth passes of the same scene would return them."""
+        mj = self._mujoco
         scene, rect, context = r.scene, r._rect, r._mjr_context  # noqa: SLF001 (the renderer's own GL state)
         flags = scene.flags.copy()
         ids = np.empty((self.height, self.width, 3), dtype=np.uint8)
@@ -219,7 +244,8 @@ class CameraRig:
         return world.astype(np.float32)
 
     def close(self) -> None:
-        self._finalizer()
+        for finalizer in self._finalizers:
+            finalizer()
 
 
 def _gradient(f: np.ndarray, axis: int) -> np.ndarray:
