@@ -85,6 +85,8 @@ class CameraRig:
         self._colors = np.concatenate([labels, np.array([palette["BACKGROUND"]], dtype=np.uint8)])
         self._camera_ids = {name: model.camera(name).id for name in cameras}
         self._rays = {name: self._pixel_rays(float(model.cam_fovy[i])) for name, i in self._camera_ids.items()}
+        self._ray_planes = {name: (np.ascontiguousarray(r[..., 0]), np.ascontiguousarray(r[..., 1]))
+                            for name, r in self._rays.items()}
 
     @property
     def scene(self) -> Any:
@@ -196,8 +198,12 @@ class CameraRig:
         for g in scene.geoms[:scene.ngeom]:
             if g.segid != -1 and g.objtype == geom_type and g.objid >= 0:
                 lut[g.segid + 1] = g.objid
-        code = ids.astype(np.uint32)
-        seg = self._colors[lut[code[..., 0] + (code[..., 1] << 8) + (code[..., 2] << 16)]]
+        kernel = deps.physics_kernel()
+        if kernel is not None:  # the same mapping in one compiled pass
+            seg = kernel.segment_colours(ids, lut, self._colors)
+        else:
+            code = ids.astype(np.uint32)
+            seg = self._colors[lut[code[..., 0] + (code[..., 1] << 8) + (code[..., 2] << 16)]]
         # Reversed-z window depth to metres, with the renderer's float32 coefficients and float64 division.
         m = self._model
         far, near = np.float32(m.vis.map.zfar * m.stat.extent), np.float32(m.vis.map.znear * m.stat.extent)
@@ -221,6 +227,13 @@ class CameraRig:
     def _normals(self, camera: str, depth: np.ndarray, cam_xmat: np.ndarray) -> np.ndarray:
         """World-frame normals from a depth image (optical frame: x right, y down, z forward): the cross
         product of the back-projected points' image gradients, worked out one coordinate plane at a time."""
+        optical_to_world = cam_xmat.reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
+        kernel = deps.physics_kernel()
+        if kernel is not None:  # the same numbers from one compiled pass (``kernel.optical_normals``)
+            n3, inside = kernel.optical_normals(depth, self._ray_planes[camera][0], self._ray_planes[camera][1])
+            world = n3 @ optical_to_world.T
+            world[~inside] = 0.0
+            return world.astype(np.float32)
         hit = np.isfinite(depth)
         d = np.where(hit, depth, 0.0).astype(np.float64)
         rays = self._rays[camera]
@@ -233,7 +246,6 @@ class CameraRig:
         facing = (n[0] * p[0] + n[1] * p[1]) + n[2] * p[2] > 0.0  # flip normals that point away from the camera
         for c in n:
             np.negative(c, out=c, where=facing)
-        optical_to_world = cam_xmat.reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
         world = np.stack(n, axis=-1) @ optical_to_world.T
         inside = hit.copy()  # gradients across a silhouette mix two surfaces: keep pixels with hit neighbours
         inside[1:, :] &= hit[:-1, :]
