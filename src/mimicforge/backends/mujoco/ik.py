@@ -93,16 +93,15 @@ class DifferentialIK:
 
     def _compiled_loop(self, params: ControlParams) -> Any:
         """The compiled physics loop (``kernel.physics``: the physics steps, then ``mj_kinematics``) bound to
-        this controller's arrays, or None where it is off,
-        Numba is missing, or its arithmetic would not be the interpreted path's: it forms ``-skew(offset) @ J_w``
-        as a plain sum, which equals numpy's product when each row of the skew matrix has at most one
-        non-zero entry (an offset along one axis, as Isaac's)."""
+        this controller's arrays; None where it is off, Numba is missing, or its arithmetic would not be the
+        interpreted path's: it forms ``-skew(offset) @ J_w`` as a plain sum, which equals numpy's product
+        when each row of the skew matrix has at most one non-zero entry (an offset along one axis, as Isaac's)."""
         if not (params.compiled and self.unrotated and np.count_nonzero(self.offset) <= 1):
             return None
         from mimicforge.backends.mujoco.deps import physics_kernel
 
         module = physics_kernel()
-        if module is None:
+        if module is None or not hasattr(self._data, "_address"):  # older bindings do not expose the C struct
             return None
         kernel = module.physics
         m, d = self._model._address, self._data._address  # noqa: SLF001 (the C structs the kernel steps)
