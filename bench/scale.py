@@ -9,6 +9,15 @@ worker, the command is the worker). ``efficiency`` =
 rate(2 workers) / (2 x rate(1 worker)); ``successes_per_cpu_min`` divides by the CPU time the command and its
 workers used (on a loaded machine: what free cores would give). The load average is printed beside them.
 
+The limit, computed in the same run: ``env_steps_per_success`` (every attempt's steps over the successes,
+from the run's metrics) and ``replayed_step_ms`` (CPU time per env step of replaying the 1-worker run's
+demos in the twin, in this process), so that N busy cores can make at most
+``N x 60 / (env_steps_per_success x replayed_step_ms / 1000)`` successes a minute with no generation
+overhead at all. ``share`` is a run's rate over its limit (wall time, so a loaded machine lowers it);
+``share_cpu`` the same for successes per CPU minute (what the run's own cycles achieved, load aside).
+``last_success_s`` is when the last success reached the metrics file, ``finish_s`` the time from then to
+the command's exit (workers stopping, shard merge, the summary).
+
     python bench/scale.py [--successes 120] [--input PATH] [--isaac-parity]
 
 ``--isaac-parity`` measures Isaac Lab Mimic's own execution, whose demos are the same on every version
@@ -68,11 +77,40 @@ def is_worker(pid: int) -> bool:
         return False
 
 
-def first_success(metrics: Path) -> bool:
+def successes_logged(metrics: Path) -> int:
     try:
-        return '"success":true' in metrics.read_text()
+        return metrics.read_text().count('"success":true')
     except OSError:
-        return False
+        return 0
+
+
+def steps_per_success(metrics: Path) -> float | None:
+    from mimicforge.outputs import read_metrics
+
+    records = list(read_metrics(metrics))
+    wins = sum(1 for r in records if r["success"])
+    return round(sum(r["steps"] for r in records) / wins, 1) if wins else None
+
+
+def replayed_step_ms(dataset: Path) -> float:
+    """CPU milliseconds per env step of replaying every demo's actions in the twin (this thread)."""
+    from mimicforge.backends.mujoco.env import FrankaStackTwin
+    from mimicforge.datasets import DatasetReader
+
+    with DatasetReader(dataset) as r:
+        demos = [r.demo(n, parts=("actions", "initial_state")) for n in r.demo_names]
+    steps, cpu = 0, 0.0
+    with FrankaStackTwin(seed=0) as env:
+        env.reset_to(demos[0].initial_state)
+        env.step(demos[0].actions[0])  # loads the compiled loop: not a step's cost
+        for demo in demos:
+            env.reset_to(demo.initial_state)
+            t0 = time.thread_time()
+            for action in demo.actions:
+                env.step(action)
+            cpu += time.thread_time() - t0
+            steps += len(demo.actions)
+    return 1000.0 * cpu / steps
 
 
 def rate(src: Path, workers: int, successes: int, workdir: Path, parity: bool = False) -> dict:
@@ -84,12 +122,16 @@ def rate(src: Path, workers: int, successes: int, workdir: Path, parity: bool = 
     t0 = time.perf_counter()
     cpu0 = _children_cpu()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    first = None
+    first = last = None
     peaks: dict[int, float] = {}
     metrics = out.with_name(out.stem + ".metrics.jsonl")
     while proc.poll() is None:
-        if first is None and first_success(metrics):
-            first = time.perf_counter() - t0
+        if last is None:
+            logged = successes_logged(metrics)
+            if first is None and logged:
+                first = time.perf_counter() - t0
+            if logged >= successes:
+                last = time.perf_counter() - t0
         for pid in [proc.pid, *(c for c in children(proc.pid) if is_worker(c))]:
             mb = peak_rss_mb(pid)
             if mb is not None:
@@ -108,7 +150,10 @@ def rate(src: Path, workers: int, successes: int, workdir: Path, parity: bool = 
             "wall_s": round(wall, 2), "successes_per_min": round(summary["successes"] / wall * 60, 2),
             "cpu_s": round(cpu, 2), "successes_per_cpu_min": round(summary["successes"] / cpu * 60, 2),
             "first_success_s": round(first, 2) if first is not None else None,
-            "mean_steps": summary.get("mean_steps"),
+            "last_success_s": round(last, 2) if last is not None else None,
+            "finish_s": round(wall - last, 2) if last is not None else None,
+            "mean_steps": summary.get("mean_steps"), "env_steps_per_success": steps_per_success(metrics),
+            "output": out,
             "peak_rss_mb": {"command": round(peaks.get(proc.pid, 0.0), 1),
                             "workers": sorted(worker_peaks) if workers > 1 else [round(peaks.get(proc.pid, 0.0), 1)]}}
 
@@ -123,11 +168,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         one = rate(args.input, 1, args.successes, Path(tmp), args.isaac_parity)
         two = rate(args.input, 2, args.successes, Path(tmp), args.isaac_parity)
+        step_ms = replayed_step_ms(one.pop("output"))
+        two.pop("output")
+    for case in (one, two):
+        per_core = 60.0 / (case["env_steps_per_success"] * step_ms / 1000.0)
+        case["limit_per_min"] = round(case["workers"] * per_core, 2)
+        case["share"] = round(case["successes_per_min"] / case["limit_per_min"], 3)
+        case["share_cpu"] = round(case["successes_per_cpu_min"] / per_core, 3)
     print(json.dumps({
         "benchmark": "scale",
         "cpus": os.cpu_count(),
         "execution": "isaac_parity" if args.isaac_parity else "default",
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "replayed_step_ms": round(step_ms, 4),
         "one_worker": one,
         "two_workers": two,
         "speedup": round(two["successes_per_min"] / one["successes_per_min"], 3),

@@ -2,6 +2,13 @@
 
     taskset -c 0 .venv/bin/python bench/twin.py [--source ../shared/data/franka_stack_annotated_10.hdf5]
 
+- ``step``: the env step against MuJoCo's own stepping, in CPU time of this thread (robust to a loaded
+  machine), best of ``--rounds`` interleaved rounds: the 10 human demos' actions replayed by the twin
+  (compiled loop, and interpreted with ``ControlParams(compiled=False)``), and ``raw_mj_step_us``: the
+  same env steps' ``decimation x substeps`` bare ``mj_step`` calls from the recorded states (state set
+  with ``mj_setState``, that cost measured apart and taken off). ``ratio`` = env step / raw. ``split``
+  times the parts of a step in replays that call them one by one, best of the rounds per part (each
+  part's figure includes one clock reading, ``clock_us``).
 - ``physics``: the 10 human demos' actions replayed open loop (no cameras): env steps per second and
   the multiple of real time (20 Hz control).
 - ``mimic_loop``: the generator's per-step calls (eef pose, object poses, target pose -> noisy action,
@@ -43,6 +50,135 @@ def bench_physics(env, demos) -> dict:
     seconds = time.perf_counter() - start
     return {"steps": steps, "seconds": round(seconds, 3), "steps_per_second": round(steps / seconds, 1),
             "x_real_time": round(steps * env.step_dt / seconds, 1)}
+
+
+def _replay_cpu(env, demos) -> float:
+    """CPU seconds of this thread replaying every demo's actions (resets not counted)."""
+    total = 0.0
+    for demo in demos:
+        env.reset_to(demo["initial_state"])
+        t0 = time.thread_time()
+        for action in demo["actions"]:
+            env.step(action)
+        total += time.thread_time() - t0
+    return total
+
+
+def _raw_cpu(mujoco, env, states, calls: int) -> float:
+    """CPU seconds of ``calls`` bare ``mj_step`` from each recorded state, less setting the states."""
+    m, d, kind = env.model, env.data, mujoco.mjtState.mjSTATE_INTEGRATION
+    t0 = time.thread_time()
+    for s in states:
+        mujoco.mj_setState(m, d, s, kind)
+        for _ in range(calls):
+            mujoco.mj_step(m, d)
+    t1 = time.thread_time()
+    for s in states:
+        mujoco.mj_setState(m, d, s, kind)
+    return (t1 - t0) - (time.thread_time() - t1)
+
+
+def _split(env, demos) -> dict:
+    """Microseconds per env step of each part, the parts called one by one as ``FrankaStackTwin.step`` does."""
+    import mujoco
+
+    clock, ik, m, d = time.thread_time, env._ik, env.model, env.data
+    c = env.params.control
+    held = c.substeps - 1 if c.hold_increment else 0
+    parts = dict.fromkeys(("action", "physics", "controller", "observations"), 0.0)
+    steps = 0
+    for demo in demos:
+        env.reset_to(demo["initial_state"])
+        for action in demo["actions"]:
+            t0 = clock()
+            a = np.asarray(action, dtype=np.float64).reshape(-1)
+            env._processed[:6] = ik.command(a[:6])
+            env._ctrl_fingers.fill(c.finger_close if a[6] < 0.0 else c.finger_open)
+            env._processed[6:] = env._ctrl_fingers
+            t1 = clock()
+            parts["action"] += t1 - t0
+            if ik.compiled is not None:
+                ik.compiled(c.decimation, held, c.substeps - 1 - held)
+                t2 = clock()
+                parts["physics"] += t2 - t1  # with the controller: one compiled call
+            else:
+                t2 = t1
+                for _ in range(c.decimation):
+                    t0 = clock()
+                    mujoco.mj_step1(m, d)
+                    t1 = clock()
+                    dq = ik.servo()
+                    t2 = clock()
+                    mujoco.mj_step2(m, d)
+                    t3 = clock()
+                    for _ in range(c.substeps - 1):
+                        ik.hold_target(dq)
+                        mujoco.mj_step(m, d)
+                    t4 = clock()
+                    parts["physics"] += (t1 - t0) + (t3 - t2) + (t4 - t3)
+                    parts["controller"] += t2 - t1
+                t2 = clock()
+                mujoco.mj_kinematics(m, d)
+            env._last_action = a
+            env._update()
+            parts["observations"] += clock() - t2
+            steps += 1
+    return {k: round(1e6 * v / steps, 1) for k, v in parts.items()}
+
+
+def _best_split(env, demos, rounds: int) -> dict:
+    runs = [_split(env, demos) for _ in range(rounds)]
+    return {k: min(r[k] for r in runs) for k in runs[0]}
+
+
+def bench_step(demos, rounds: int) -> dict:
+    import mujoco
+
+    from mimicforge.backends.mujoco.env import FrankaStackTwin
+    from mimicforge.backends.mujoco.params import ControlParams, TwinParams
+
+    compiled = FrankaStackTwin(seed=0)
+    # an earlier version of the twin (PYTHONPATH=<its src>) has only its interpreted loop: measured as "compiled"
+    current = "compiled" in ControlParams.__dataclass_fields__
+    interpreted = FrankaStackTwin(TwinParams(control=ControlParams(compiled=False)) if current else None, seed=0)
+    c = compiled.params.control
+    calls = c.decimation * c.substeps
+    m, d, kind = compiled.model, compiled.data, mujoco.mjtState.mjSTATE_INTEGRATION
+    states = []
+    for demo in demos:  # the state before every env step; also warms both twins (and loads compiled code)
+        interpreted.reset_to(demo["initial_state"])
+        compiled.reset_to(demo["initial_state"])
+        for action in demo["actions"]:
+            s = np.empty(mujoco.mj_stateSize(m, kind))
+            mujoco.mj_getState(m, d, s, kind)
+            states.append(s)
+            compiled.step(action)
+            interpreted.step(action)
+    times: dict[str, list[float]] = {"compiled": [], "interpreted": [], "raw": []}
+    for _ in range(rounds):
+        times["compiled"].append(_replay_cpu(compiled, demos))
+        times["raw"].append(_raw_cpu(mujoco, compiled, states, calls))
+        times["interpreted"].append(_replay_cpu(interpreted, demos))
+    n = len(states)
+    us = {k: 1e6 * min(v) / n for k, v in times.items()}
+    t0 = time.thread_time()
+    for _ in range(10000):
+        time.thread_time()
+    out = {
+        "steps": n, "mj_step_calls_per_step": calls, "rounds": rounds, "kernel": current and compiled._ik.compiled is not None,
+        "env_step_us": round(us["compiled"], 1), "raw_mj_step_us": round(us["raw"], 1),
+        "ratio": round(us["compiled"] / us["raw"], 3),
+        "interpreted_env_step_us": round(us["interpreted"], 1),
+        "interpreted_ratio": round(us["interpreted"] / us["raw"], 3),
+        "steps_per_cpu_second": round(1e6 / us["compiled"], 1),
+        "clock_us": round(100 * (time.thread_time() - t0), 2),
+        "split_us": {"compiled": _best_split(compiled, demos, rounds),
+                     "interpreted": _best_split(interpreted, demos, rounds)} if current else None,
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+    compiled.close()
+    interpreted.close()
+    return out
 
 
 def bench_mimic_loop(env, demos) -> dict:
@@ -109,6 +245,8 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     parser.add_argument("--record-episodes", type=int, default=20)
     parser.add_argument("--frames", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the step comparison")
+    parser.add_argument("--only-step", action="store_true", help="the step comparison alone")
     args = parser.parse_args()
 
     import h5py
@@ -126,6 +264,11 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "mujoco": mujoco.__version__,
                     "cpu": platform.processor() or platform.machine(), "cpus_usable": len(os.sched_getaffinity(0))},
     }
+    result["step"] = bench_step(demos, args.rounds)
+    if args.only_step:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+        return
     with FrankaStackTwin(seed=0) as env:
         result["physics"] = bench_physics(env, demos)
         result["mimic_loop"] = bench_mimic_loop(env, demos)

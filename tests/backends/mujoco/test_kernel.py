@@ -52,3 +52,18 @@ def test_compiled_loop_equals_the_interpreted_one(source_path) -> None:
                                                {"franka": 0.05}, rng)
             _same_step(fast, slow, fast.step(a), slow.step(a))
         assert steps > 300
+
+
+def test_numba_is_loaded_at_the_first_step_not_when_the_twin_is_built() -> None:
+    """A process that only builds the twin (a supervisor checking settings) does not pay for Numba."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from mimicforge.backends.mujoco.env import FrankaStackTwin\n"
+            "env = FrankaStackTwin(seed=0)\n"
+            "print('numba' in sys.modules)\n"
+            "env.step(np.zeros(7))\n"
+            "print('numba' in sys.modules, env._ik.compiled is not None)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split() == ["False", "True", "True"], out.stdout + out.stderr

@@ -91,6 +91,7 @@ class FrankaStackTwin:
         self._rng = np.random.default_rng(seed)
         self._last_action = np.zeros(self.action_dim)
         self._processed = np.zeros(8)
+        self._bound = False
         self._views()
         self._rig: Any = None
         self._visuomotor_rig: Any = None
@@ -171,6 +172,8 @@ class FrankaStackTwin:
         if a.shape != (self.action_dim,):
             raise ValueError(f"action must have {self.action_dim} entries, got shape {np.shape(action)}")
         m, d, ik = self.model, self.data, self._ik
+        if not self._bound:
+            self._bind_compiled()
         self._processed[:6] = ik.command(a[:6])
         finger = self._finger_targets[1] if a[6] < 0.0 else self._finger_targets[0]
         self._ctrl_fingers.fill(finger)
@@ -239,15 +242,19 @@ class FrankaStackTwin:
         self._cube_poses: dict[str, np.ndarray] | None = None
         self._signals: dict[str, bool] | None = None
         self._success: bool | None = None
-        self._stage_compiled = None
-        if self._ik.compiled is not None:  # the same staging, compiled (``kernel.stage``)
+        self._stage_compiled = None  # bound with the compiled loop, at the first step
+        self._stage_args = (
+            self._qpos_robot, self._default_q, self._qvel_robot, self._cubes_q, self._eef_site, self._hand_quat,
+            self._hand_rot, self._cube_xmat, self._st_actions, self._st_joint_pos, self._st_joint_vel,
+            self._st_cubes, self._st_rel_eef, self._st_rel_chain, self._st_rel_ends, self._st_cube_pos,
+            self._st_cube_quat, self._eef_pos, self._st_eef_quat, self._st_gripper, self._fingers,
+            self._eef_rot, self._cube_rot)
+
+    def _bind_compiled(self) -> None:
+        """At the first step: the compiled staging (``kernel.stage``) where the compiled loop is in use."""
+        if self._ik.compiled is not None:
             self._stage_compiled = deps.physics_kernel().stage
-            self._stage_args = (
-                self._qpos_robot, self._default_q, self._qvel_robot, self._cubes_q, self._eef_site, self._hand_quat,
-                self._hand_rot, self._cube_xmat, self._st_actions, self._st_joint_pos, self._st_joint_vel,
-                self._st_cubes, self._st_rel_eef, self._st_rel_chain, self._st_rel_ends, self._st_cube_pos,
-                self._st_cube_quat, self._eef_pos, self._st_eef_quat, self._st_gripper, self._fingers,
-                self._eef_rot, self._cube_rot)
+        self._bound = True
 
     def _update(self) -> None:
         """Stage everything a step is asked for; the observations now, poses and signals when asked."""

@@ -79,20 +79,29 @@ class DifferentialIK:
         self._dq = np.zeros(len(joints))
         self.desired_pos = np.zeros(3)
         self.desired_quat = np.array([1.0, 0.0, 0.0, 0.0])
-        self.compiled = self._compiled_loop(params)
+        self._params = params
+        self._compiled: Any = None
+        self._bound = False
+
+    @property
+    def compiled(self) -> Any:
+        """``_compiled_loop``, bound on first use: a process that never steps (a settings check) does not
+        import Numba."""
+        if not self._bound:
+            self._compiled, self._bound = self._compiled_loop(self._params), True
+        return self._compiled
 
     def _compiled_loop(self, params: ControlParams) -> Any:
         """The compiled physics loop (``kernel.physics``: the physics steps, then ``mj_kinematics``) bound to
-        this controller's arrays, or None where it is off,
-        Numba is missing, or its arithmetic would not be the interpreted path's: it forms ``-skew(offset) @ J_w``
-        as a plain sum, which equals numpy's product when each row of the skew matrix has at most one
-        non-zero entry (an offset along one axis, as Isaac's)."""
+        this controller's arrays; None where it is off, Numba is missing, or its arithmetic would not be the
+        interpreted path's: it forms ``-skew(offset) @ J_w`` as a plain sum, which equals numpy's product
+        when each row of the skew matrix has at most one non-zero entry (an offset along one axis, as Isaac's)."""
         if not (params.compiled and self.unrotated and np.count_nonzero(self.offset) <= 1):
             return None
         from mimicforge.backends.mujoco.deps import physics_kernel
 
         module = physics_kernel()
-        if module is None:
+        if module is None or not hasattr(self._data, "_address"):  # older bindings do not expose the C struct
             return None
         kernel = module.physics
         m, d = self._model._address, self._data._address  # noqa: SLF001 (the C structs the kernel steps)

@@ -1,4 +1,8 @@
-"""The twin's physics loop compiled with Numba: one env step's physics steps without the interpreter.
+"""The twin's per-step and per-frame loops compiled with Numba, each equal to its numpy version bit for bit.
+
+- ``physics`` and ``stage``: one env step's physics steps and its observations' staging;
+- ``optical_normals`` and ``segment_colours``: the cameras' normals (before the rotation to the world
+  frame, which stays numpy's product) and segmentation colours, one pass over the pixels each.
 
 An env step is ``decimation`` physics steps, each ``mj_step1``, the differential IK on the new
 kinematics, the servo targets, ``mj_step2``, then the held substeps (``DifferentialIK`` describes the
@@ -8,22 +12,26 @@ as MuJoCo's own stepping. Here the same calls run in one compiled function: MuJo
 shared library the ``mujoco`` package ships, and the few element-wise operations numpy did are written out
 in the same order, so every number equals the interpreted path's bit for bit (``tests`` compares them).
 
-Numba (``pip install 'mimicforge[sim]'``) is optional: without it ``load()`` returns None and the twin
-steps through ``DifferentialIK`` in Python. Compiled code is cached beside this file (or in
-``NUMBA_CACHE_DIR``), so a new process loads it instead of compiling.
+Numba (``pip install 'mimicforge[sim]'``) is optional: without it ``deps.physics_kernel()`` returns None
+and the twin steps through ``DifferentialIK`` and renders with numpy. Compiled code is cached beside this
+file (or in ``NUMBA_CACHE_DIR``), so a new process loads it instead of compiling.
 """
 
 from __future__ import annotations
 
+import glob
 import os
-from collections.abc import Callable
-from typing import Any
 
-import mujoco
 import llvmlite.binding as llvm
+import mujoco
+import numpy as np
 from numba import njit, types
 
-llvm.load_library_permanently(os.path.join(os.path.dirname(mujoco.__file__), f"libmujoco.so.{mujoco.__version__}"))
+_LIBRARY = sorted(glob.glob(os.path.join(os.path.dirname(mujoco.__file__), "libmujoco.so*")) +
+                  glob.glob(os.path.join(os.path.dirname(mujoco.__file__), "libmujoco*.dylib")))
+if not _LIBRARY:
+    raise ImportError("MuJoCo's shared library is not beside the mujoco package")
+llvm.load_library_permanently(_LIBRARY[-1])  # MuJoCo's C functions, by name, for the compiled code
 
 _P, _I, _D, _V = types.uintp, types.intc, types.float64, types.void  # pointers passed as addresses
 mj_step = types.ExternalFunction("mj_step", _V(_P, _P))
@@ -125,5 +133,79 @@ def stage(action, qpos_robot, default_q, qvel_robot, cubes, eef_site, hand_quat,
             eef_rot[i, j] = hand_rot[i, j]
 
 
-def load() -> Callable[..., Any]:
-    return physics
+@njit(cache=True, nogil=True)
+def optical_normals(depth, ray_x, ray_y):  # pragma: no cover
+    """``CameraRig._normals`` up to its rotation to the world frame, in one pass over the pixels: the unit
+    normals in the optical frame (turned to face the camera) as an (H, W, 3) float64 array, and the mask of
+    pixels whose four neighbours were hit. The same operations in the same order as the numpy version (the
+    rays' z component is 1, so the points' z is the depth itself)."""
+    h, w = depth.shape
+    d = np.empty((h, w))
+    hit = np.empty((h, w), dtype=np.bool_)
+    for i in range(h):
+        for j in range(w):
+            v = np.float64(depth[i, j])
+            hit[i, j] = np.isfinite(v)
+            d[i, j] = v if hit[i, j] else 0.0
+    p = np.empty((3, h, w))
+    for i in range(h):
+        for j in range(w):
+            p[0, i, j] = ray_x[i, j] * d[i, j]
+            p[1, i, j] = ray_y[i, j] * d[i, j]
+            p[2, i, j] = d[i, j]
+    du = np.empty((3, h, w))
+    dv = np.empty((3, h, w))
+    for c in range(3):
+        for i in range(h):
+            du[c, i, 0] = p[c, i, 1] - p[c, i, 0]
+            for j in range(1, w - 1):
+                du[c, i, j] = (p[c, i, j + 1] - p[c, i, j - 1]) / 2.0
+            du[c, i, w - 1] = p[c, i, w - 1] - p[c, i, w - 2]
+        for j in range(w):
+            dv[c, 0, j] = p[c, 1, j] - p[c, 0, j]
+            dv[c, h - 1, j] = p[c, h - 1, j] - p[c, h - 2, j]
+        for i in range(1, h - 1):
+            for j in range(w):
+                dv[c, i, j] = (p[c, i + 1, j] - p[c, i - 1, j]) / 2.0
+    n = np.empty((h, w, 3))
+    inside = np.empty((h, w), dtype=np.bool_)
+    for i in range(h):
+        for j in range(w):
+            n0 = du[1, i, j] * dv[2, i, j] - du[2, i, j] * dv[1, i, j]
+            n1 = du[2, i, j] * dv[0, i, j] - du[0, i, j] * dv[2, i, j]
+            n2 = du[0, i, j] * dv[1, i, j] - du[1, i, j] * dv[0, i, j]
+            norm = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+            if norm > 1e-12:
+                n0, n1, n2 = n0 / norm, n1 / norm, n2 / norm
+            else:
+                n0, n1, n2 = 0.0, 0.0, 0.0
+            if (n0 * p[0, i, j] + n1 * p[1, i, j]) + n2 * p[2, i, j] > 0.0:
+                n0, n1, n2 = -n0, -n1, -n2
+            n[i, j, 0], n[i, j, 1], n[i, j, 2] = n0, n1, n2
+            ok = hit[i, j]
+            if i > 0:
+                ok = ok and hit[i - 1, j]
+            if i < h - 1:
+                ok = ok and hit[i + 1, j]
+            if j > 0:
+                ok = ok and hit[i, j - 1]
+            if j < w - 1:
+                ok = ok and hit[i, j + 1]
+            inside[i, j] = ok
+    return n, inside
+
+
+@njit(cache=True, nogil=True)
+def segment_colours(ids, lut, colours):  # pragma: no cover
+    """``colours[lut[r + (g << 8) + (b << 16)]]`` for each pixel's id colour: ``CameraRig._id_pass``'s mapping
+    in one pass. An id past the table is the background."""
+    h, w = ids.shape[0], ids.shape[1]
+    out = np.empty((h, w, colours.shape[1]), dtype=np.uint8)
+    background = colours.shape[0] - 1
+    for i in range(h):
+        for j in range(w):
+            code = np.int64(ids[i, j, 0]) + (np.int64(ids[i, j, 1]) << 8) + (np.int64(ids[i, j, 2]) << 16)
+            k = lut[code] if code < lut.shape[0] else background
+            for c in range(colours.shape[1]):
+                out[i, j, c] = colours[k, c]
+    return out

@@ -11,9 +11,13 @@
 - normals: (H, W, 3) float32 unit vectors in the world frame, 0 where nothing is hit. MuJoCo has no
   normal pass, so they come from the depth image: back-projected points, crossed image gradients.
 
-One ``mujoco.Renderer`` serves both cameras; it is made on first use, which is when an OpenGL
-context is needed (EGL or OSMesa without a display, see ``deps``). It draws the render-only copy of
-the model with lighter Panda meshes (``visual``), posed like the physics state it is given.
+One ``mujoco.Renderer`` per kind of pass serves both cameras, each made on first use, which is when an
+OpenGL context is needed (EGL or OSMesa without a display, see ``deps``): rgb draws into MuJoCo's
+multisampled offscreen buffer (smoothed edges); segmentation and depth, whose passes MuJoCo draws with
+multisampling off, into a single-sampled one, the same pixels without resolving four samples per pixel
+on reading them back (on Mesa's software renderer that resolve was half of a segmentation frame's time).
+Both draw the render-only copy of the model with lighter Panda meshes (``visual``), posed like the
+physics state they are given.
 """
 
 from __future__ import annotations
@@ -69,13 +73,9 @@ class CameraRig:
         self._model = model = self._scene.model
         self.height, self.width = size if size is not None else (params.camera.height, params.camera.width)
         deps.adopt_headless_gl(mujoco)
-        try:
-            self._renderer = mujoco.Renderer(model, height=self.height, width=self.width)
-        except Exception as exc:  # GL context creation fails in many library-specific ways
-            raise deps.renderer_error(exc) from None
-        # Free the GL context at the latest when the interpreter exits, while OpenGL can still do it
-        # (an OSMesa context freed during interpreter teardown prints a traceback).
-        self._finalizer = weakref.finalize(self, self._renderer.close)
+        self._renderers: dict[bool, Any] = {}  # multisampled (rgb) or not (segmentation, depth)
+        self._finalizers: list[weakref.finalize] = []
+        self._id_renderer()  # the GL context is checked here, at construction
         self._option = mujoco.MjvOption()
         self._option.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self._option.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
@@ -85,10 +85,35 @@ class CameraRig:
         self._colors = np.concatenate([labels, np.array([palette["BACKGROUND"]], dtype=np.uint8)])
         self._camera_ids = {name: model.camera(name).id for name in cameras}
         self._rays = {name: self._pixel_rays(float(model.cam_fovy[i])) for name, i in self._camera_ids.items()}
+        self._ray_planes = {name: (np.ascontiguousarray(r[..., 0]), np.ascontiguousarray(r[..., 1]))
+                            for name, r in self._rays.items()}
 
     @property
     def scene(self) -> Any:
         return self._scene
+
+    def _make_renderer(self, multisampled: bool) -> Any:
+        quality = self._model.vis.quality
+        samples = quality.offsamples
+        if not multisampled:
+            quality.offsamples = 0  # read when the context's buffers are made
+        try:
+            renderer = self._mujoco.Renderer(self._model, height=self.height, width=self.width)
+        except Exception as exc:  # GL context creation fails in many library-specific ways
+            raise deps.renderer_error(exc) from None
+        finally:
+            quality.offsamples = samples
+        # Free the GL context at the latest when the interpreter exits, while OpenGL can still do it
+        # (an OSMesa context freed during interpreter teardown prints a traceback).
+        self._finalizers.append(weakref.finalize(self, renderer.close))
+        self._renderers[multisampled] = renderer
+        return renderer
+
+    def _rgb_renderer(self) -> Any:
+        return self._renderers.get(True) or self._make_renderer(True)
+
+    def _id_renderer(self) -> Any:
+        return self._renderers.get(False) or self._make_renderer(False)
 
     def _pixel_rays(self, fovy_deg: float) -> np.ndarray:
         f = 0.5 * self.height / math.tan(math.radians(fovy_deg) / 2.0)
@@ -101,7 +126,7 @@ class CameraRig:
             raise ConfigError(f"unknown camera {camera!r}; the twin has {', '.join(self._camera_ids)}")
         if modality not in MODALITIES:
             raise ConfigError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
-        r = self._renderer
+        r = self._rgb_renderer() if modality == "rgb" else self._id_renderer()
         r.disable_depth_rendering()
         r.disable_segmentation_rendering()
         if modality in ("depth", "normals"):
@@ -127,16 +152,18 @@ class CameraRig:
         for modality in modalities:
             if modality not in MODALITIES:
                 raise ConfigError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
-        r = self._renderer
         data = self._scene.sync(data)
-        r.update_scene(data, camera=camera, scene_option=self._option)
         out: dict[str, np.ndarray] = {}
         if "rgb" in modalities:
+            r = self._rgb_renderer()
+            r.update_scene(data, camera=camera, scene_option=self._option)
             r.disable_depth_rendering()
             r.disable_segmentation_rendering()
             out["rgb"] = r.render()
         if any(m != "rgb" for m in modalities):
-            ids, raw_depth = self._id_pass()
+            r = self._id_renderer()
+            r.update_scene(data, camera=camera, scene_option=self._option)
+            ids, raw_depth = self._id_pass(r)
             if "semantic_segmentation" in modalities:
                 out["semantic_segmentation"] = ids
             if "depth" in modalities or "normals" in modalities:
@@ -147,10 +174,10 @@ class CameraRig:
                     out["normals"] = self._normals(camera, depth, data.cam_xmat[self._camera_ids[camera]])
         return {m: out[m] for m in modalities}
 
-    def _id_pass(self) -> tuple[np.ndarray, np.ndarray]:
-        """One segmentation-mode pass read back twice: (segmentation colours, metric depth), both as the
-        ``mujoco.Renderer`` segmentation and depth passes of the same scene would return them."""
-        mj, r = self._mujoco, self._renderer
+    def _id_pass(self, r: Any) -> tuple[np.ndarray, np.ndarray]:
+        """One segmentation-mode pass of renderer ``r`` read back twice: (segmentation colours, metric depth),
+        both as the ``mujoco.Renderer`` segmentation and depth passes of the same scene would return them."""
+        mj = self._mujoco
         scene, rect, context = r.scene, r._rect, r._mjr_context  # noqa: SLF001 (the renderer's own GL state)
         flags = scene.flags.copy()
         ids = np.empty((self.height, self.width, 3), dtype=np.uint8)
@@ -171,8 +198,12 @@ class CameraRig:
         for g in scene.geoms[:scene.ngeom]:
             if g.segid != -1 and g.objtype == geom_type and g.objid >= 0:
                 lut[g.segid + 1] = g.objid
-        code = ids.astype(np.uint32)
-        seg = self._colors[lut[code[..., 0] + (code[..., 1] << 8) + (code[..., 2] << 16)]]
+        kernel = deps.physics_kernel()
+        if kernel is not None:  # the same mapping in one compiled pass
+            seg = kernel.segment_colours(ids, lut, self._colors)
+        else:
+            code = ids.astype(np.uint32)
+            seg = self._colors[lut[code[..., 0] + (code[..., 1] << 8) + (code[..., 2] << 16)]]
         # Reversed-z window depth to metres, with the renderer's float32 coefficients and float64 division.
         m = self._model
         far, near = np.float32(m.vis.map.zfar * m.stat.extent), np.float32(m.vis.map.znear * m.stat.extent)
@@ -196,6 +227,13 @@ class CameraRig:
     def _normals(self, camera: str, depth: np.ndarray, cam_xmat: np.ndarray) -> np.ndarray:
         """World-frame normals from a depth image (optical frame: x right, y down, z forward): the cross
         product of the back-projected points' image gradients, worked out one coordinate plane at a time."""
+        optical_to_world = cam_xmat.reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
+        kernel = deps.physics_kernel()
+        if kernel is not None:  # the same numbers from one compiled pass (``kernel.optical_normals``)
+            n3, inside = kernel.optical_normals(depth, self._ray_planes[camera][0], self._ray_planes[camera][1])
+            world = n3 @ optical_to_world.T
+            world[~inside] = 0.0
+            return world.astype(np.float32)
         hit = np.isfinite(depth)
         d = np.where(hit, depth, 0.0).astype(np.float64)
         rays = self._rays[camera]
@@ -208,7 +246,6 @@ class CameraRig:
         facing = (n[0] * p[0] + n[1] * p[1]) + n[2] * p[2] > 0.0  # flip normals that point away from the camera
         for c in n:
             np.negative(c, out=c, where=facing)
-        optical_to_world = cam_xmat.reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
         world = np.stack(n, axis=-1) @ optical_to_world.T
         inside = hit.copy()  # gradients across a silhouette mix two surfaces: keep pixels with hit neighbours
         inside[1:, :] &= hit[:-1, :]
@@ -219,7 +256,8 @@ class CameraRig:
         return world.astype(np.float32)
 
     def close(self) -> None:
-        self._finalizer()
+        for finalizer in self._finalizers:
+            finalizer()
 
 
 def _gradient(f: np.ndarray, axis: int) -> np.ndarray:
