@@ -64,11 +64,12 @@ def merge_datasets(
     if not out.parent.is_dir():
         raise DatasetFormatError(f"{out.parent}: output directory does not exist; create it first")
     with lock.held(out):  # one writer per output: a run still writing OUT is refused in one line
-        return _merge(out, inputs, skip_empty, data_attrs, select, check_lengths)
+        return _merge(out, inputs, skip_empty, data_attrs, select, check_lengths, common_keys, drop_annotations)
 
 
 def _merge(out: Path, inputs: Sequence[str | os.PathLike[str]], skip_empty: bool, data_attrs: dict[str, object] | None,
-           select: Sequence[tuple[int, str]] | None, check_lengths: bool) -> MergeResult:
+           select: Sequence[tuple[int, str]] | None, check_lengths: bool, common_keys: bool,
+           drop_annotations: bool) -> MergeResult:
     readers: list[DatasetReader] = []
     by_input: dict[int, DatasetReader] = {}
     try:
