@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = dispatch.generate(cfg, sim=state["sim"], engine="isaaclab", on_attempt=on_attempt)
         finally:
             progress.close(summary)
+            if summary is None and progress.attempts:  # stopped or failed after some attempts: what is on disk
+                report_run(cfg, None, defaulted=defaulted, as_json=False, label="isaaclab")
         report_run(cfg, summary, defaulted=defaulted, as_json=args.json, label="isaaclab")
         return 0
 
