@@ -123,6 +123,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         summary = dispatch.generate(cfg, on_attempt=on_attempt, engine=engine)
     finally:
         progress.close(summary)
+        if summary is None and progress.attempts:  # stopped or failed after some attempts: what is on disk
+            report_run(cfg, None, defaulted=defaulted, as_json=False)
     report_run(cfg, summary, defaulted=defaulted, as_json=args.json)
     return 0 if summary.reached else 1  # a run that ended short of its goal is a failed generation
 
@@ -133,7 +135,7 @@ def report_run(cfg: Any, summary: Any, *, defaulted: bool, as_json: bool, label:
     from mimicforge.run.written import format_written, summary_fields, written
 
     items = written(cfg)
-    if as_json:
+    if as_json and summary is not None:
         _print_json({**summary.to_dict(), **summary_fields(items, cfg.generation.input_file, defaulted)})
     else:
         print(format_written(items, cfg.generation.input_file, defaulted, label=label), file=sys.stderr)

@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mimicforge.cli import (
     _generation_config,
@@ -61,11 +62,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress = Progress(cfg.generation.num_trials, cfg.generation.stop_on, interval=args.progress_interval,
                             label="isaaclab")
         summary = None
+
+        def on_attempt(record: Any, tally: Any) -> None:
+            log_attempt(record)
+            progress(record, tally)
+
         try:
-            summary = dispatch.generate(cfg, sim=state.get("sim"), engine="isaaclab",
-                                        on_attempt=lambda record, tally: (log_attempt(record), progress(record, tally)))
+            summary = dispatch.generate(cfg, sim=state.get("sim"), engine="isaaclab", on_attempt=on_attempt)
         finally:
             progress.close(summary)
+            if summary is None and progress.attempts:  # stopped or failed after some attempts: what is on disk
+                report_run(cfg, None, defaulted=defaulted, as_json=False, label="isaaclab")
         report_run(cfg, summary, defaulted=defaulted, as_json=args.json, label="isaaclab")
         return 0 if summary.reached else 1
 
