@@ -59,6 +59,10 @@ def expected(dataset: Path, demos: list[str] | None = None) -> dict[str, list[np
     return out
 
 
+def features_text(info: dict) -> str:
+    return "info.json features:\n" + "\n".join(f"  {k}: {json.dumps(v)}" for k, v in info["features"].items())
+
+
 def column(ds: LeRobotDataset, key: str) -> np.ndarray:
     return np.stack([np.asarray(v) for v in ds.hf_dataset[key]])
 
@@ -80,7 +84,7 @@ def test_state_only_20_demos_load_in_lerobot(state_dataset, tmp_path) -> None:
     want = expected(state_dataset)
     check_low_dim(ds, want)
     info = json.loads((out / "meta/info.json").read_text())
-    print(f"\n20-demo state-only export: {summary}\ninfo.json features: {json.dumps(info['features'], indent=1)}")
+    print(f"\n20-demo state-only export: {summary}\n{features_text(info)}")
     print(f"episodes {ds.meta.total_episodes}, frames {ds.meta.total_frames}, lengths "
           f"{[int(n) for n in ds.meta.episodes['length']]}")
     assert info["codebase_version"] == "v3.0" and info["fps"] == 20 and info["robot_type"] == "franka"
@@ -142,7 +146,7 @@ def test_images_in_obs_become_videos_within_tolerance(image_dataset, tmp_path) -
     want = expected(image_dataset)
     check_low_dim(ds, want)
     info = json.loads((out / "meta/info.json").read_text())
-    print(f"\n2-demo image export: {summary}\ninfo.json features: {json.dumps(info['features'], indent=1)}")
+    print(f"\n2-demo image export: {summary}\n{features_text(info)}")
     assert info["features"]["observation.images.table_cam"]["dtype"] == "video"
     assert info["features"]["observation.images.wrist_cam"]["shape"] == [48, 64, 3]
     assert sorted(p.name for p in (out / "videos").iterdir()) == ["observation.images.table_cam",
