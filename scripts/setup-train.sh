@@ -27,21 +27,10 @@ REQUIREMENTS=(
   "av>=15.0.0,<16.0.0" "jsonlines>=4.0.0,<5.0.0" "packaging>=24.2,<26.0" "draccus==0.10.0" "deepdiff>=7.0.1,<9.0.0"
   "gymnasium>=1.1.1,<2.0.0" "imageio[ffmpeg]>=2.34.0,<3.0.0" "termcolor>=2.4.0,<4.0.0"
   "opencv-python-headless>=4.9.0,<4.13.0" "diffusers>=0.27.2,<0.36.0" "setuptools>=71.0.0,<81.0.0"
+  "pyserial>=3.5,<4.0"        # lerobot-train imports its robot drivers
 )
 
-if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  missing=()
-  for p in "${SYSTEM_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup-train: installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-else
-  echo "setup-train: not root or no apt-get; make sure these are installed: ${SYSTEM_PACKAGES[*]}" >&2
-fi
+bash scripts/system-packages.sh "${SYSTEM_PACKAGES[@]}"
 
 if ! command -v "$PYTHON" >/dev/null 2>&1 || ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   echo "setup-train: $PYTHON is not Python 3.11 (lerobot 0.4.4 needs 3.10 or 3.11 and the local torch wheels 3.11); set PYTHON_TRAIN=..." >&2
