@@ -82,7 +82,8 @@ def cmd_lerobot(args: argparse.Namespace) -> int:
     quiet_libraries(getattr(args, "verbose", False))
     if not args.json:
         cams = f", cameras {', '.join(plan.cameras)} from {plan.images}" if plan.cameras else ", no images"
-        print(f"export: {len(plan.demos)} demos ({plan.total_frames} frames) of {plan.source} at {plan.fps} fps "
+        n = len(plan.demos)
+        print(f"export: {n} demo{'s' * (n != 1)} ({plan.total_frames} frames) of {plan.source} at {plan.fps} fps "
               f"(from {plan.fps_from}){cams}"
               + (f"; {len(plan.skipped)} unsuccessful demos left out" if plan.skipped else ""),
               file=sys.stderr, flush=True)
@@ -97,7 +98,7 @@ def cmd_lerobot(args: argparse.Namespace) -> int:
         print(json.dumps({**result.to_json(), "fps": plan.fps, "cameras": list(plan.cameras),
                           "skipped_unsuccessful": len(plan.skipped)}))
     else:
-        print(f"wrote {result.episodes} episodes ({result.frames} frames) to {result.out} in {result.seconds:.1f} s; "
+        print(f"wrote {result.episodes} episode{'s' * (result.episodes != 1)} ({result.frames} frames) to {result.out} in {result.seconds:.1f} s; "
               f"load it with LeRobotDataset({result.repo_id!r}, root={str(result.out)!r})")
     return 0
 

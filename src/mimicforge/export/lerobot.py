@@ -106,8 +106,8 @@ def export_lerobot(plan: Plan, out: str | os.PathLike[str], *, repo_id: str, ove
         partial = partial_dir(out)
         restarted = partial.exists()
         if restarted:
-            log.warning("%s is left from an export that did not finish (no dataset was published); starting over",
-                        partial)
+            log.warning("%s is left from an export that did not finish (nothing was published at %s); starting over",
+                        partial, out)
             shutil.rmtree(partial)
         try:
             frames = _write(dataset_cls, plan, partial, repo_id, vcodec, on_episode)
