@@ -98,7 +98,8 @@ def cmd_lerobot(args: argparse.Namespace) -> int:
         print(json.dumps({**result.to_json(), "fps": plan.fps, "cameras": list(plan.cameras),
                           "skipped_unsuccessful": len(plan.skipped)}))
     else:
-        print(f"wrote {result.episodes} episode{'s' * (result.episodes != 1)} ({result.frames} frames) to {result.out} in {result.seconds:.1f} s; "
+        episodes = f"{result.episodes} episode{'s' * (result.episodes != 1)}"
+        print(f"wrote {episodes} ({result.frames} frames) to {result.out} in {result.seconds:.1f} s; "
               f"load it with LeRobotDataset({result.repo_id!r}, root={str(result.out)!r})")
     return 0
 
