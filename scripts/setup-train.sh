@@ -9,12 +9,16 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON_TRAIN:-python3.11}
 VENV=.venv-train
+# FFmpeg's shared libraries, which torchcodec decodes LeRobot's videos with (installed when root with apt-get).
+SYSTEM_PACKAGES=(ffmpeg)
 
 # torch and torchvision: these exact versions come from local CPU wheels (any other request downloads CUDA builds).
 TORCH=(torch==2.14.1 torchvision==0.29.1)
 # Installed without their declared dependencies (their torch pins exclude the torch above).
 NO_DEPS=(
   lerobot==0.4.4            # LeRobot v3.0 datasets and policies (mimicforge export lerobot)
+  torchcodec==0.14.0        # LeRobot's video decoder, the release built for torch 2.14 (torchvision 0.29 has no
+                            # VideoReader, which LeRobot's PyAV fallback needs)
 )
 # What those libraries need at run time, in their own version ranges.
 REQUIREMENTS=(
@@ -23,7 +27,10 @@ REQUIREMENTS=(
   "av>=15.0.0,<16.0.0" "jsonlines>=4.0.0,<5.0.0" "packaging>=24.2,<26.0" "draccus==0.10.0" "deepdiff>=7.0.1,<9.0.0"
   "gymnasium>=1.1.1,<2.0.0" "imageio[ffmpeg]>=2.34.0,<3.0.0" "termcolor>=2.4.0,<4.0.0"
   "opencv-python-headless>=4.9.0,<4.13.0" "diffusers>=0.27.2,<0.36.0" "setuptools>=71.0.0,<81.0.0"
+  "pyserial>=3.5,<4.0"        # lerobot-train imports its robot drivers
 )
+
+bash scripts/system-packages.sh "${SYSTEM_PACKAGES[@]}"
 
 if ! command -v "$PYTHON" >/dev/null 2>&1 || ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   echo "setup-train: $PYTHON is not Python 3.11 (lerobot 0.4.4 needs 3.10 or 3.11 and the local torch wheels 3.11); set PYTHON_TRAIN=..." >&2

@@ -21,19 +21,7 @@ done
 PYTHON=${PYTHON:-python3}
 SYSTEM_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0)
 
-if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  missing=()
-  for p in "${SYSTEM_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-else
-  echo "setup: not root or no apt-get; make sure these are installed: ${SYSTEM_PACKAGES[*]}" >&2
-fi
+bash scripts/system-packages.sh "${SYSTEM_PACKAGES[@]}"
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "setup: $PYTHON is $("$PYTHON" --version 2>&1); the MuJoCo twin needs Python >= 3.11 (set PYTHON=...)" >&2

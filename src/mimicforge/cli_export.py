@@ -5,16 +5,73 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
+
+
+class ExportProgress:
+    """A bar on a terminal, otherwise a plain line every ``interval`` seconds (and at the end), on stderr."""
+
+    def __init__(self, demos: int, frames: int, *, interval: float = 10.0, stream: Any = None) -> None:
+        self.demos, self.frames, self.interval = demos, frames, interval
+        self.stream = stream or sys.stderr
+        self.done = self.frames_done = 0
+        self.t0 = time.monotonic()
+        self._last = 0.0
+        self._bar: Any = None
+        if self.stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=demos, desc="export", unit="demo", file=self.stream, dynamic_ncols=True)
+
+    def __call__(self, episode: Any) -> None:
+        self.done += 1
+        self.frames_done += episode.frames
+        if self._bar is not None:
+            self._bar.update(1)
+            return
+        now = time.monotonic()
+        if now - self._last >= self.interval or self.done == self.demos:
+            from mimicforge.run.progress import format_duration
+
+            self._last = now
+            elapsed = now - self.t0
+            eta = elapsed / self.frames_done * (self.frames - self.frames_done)
+            print(f"export: {self.done}/{self.demos} demos, {self.frames_done}/{self.frames} frames, "
+                  f"{self.frames_done / elapsed:.0f} frames/s, ETA {format_duration(eta)}", file=self.stream,
+                  flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """LeRobot logs each codec choice and decoder fallback on the root logger, and ``datasets`` draws a bar per
+    episode: keep the command's own progress readable (``-v`` shows them)."""
+    if verbose:
+        return
+    import logging
+
+    class _Upstream(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return record.levelno >= logging.ERROR or f"{os.sep}lerobot{os.sep}" not in record.pathname
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Upstream())
+    try:
+        from datasets.utils.logging import disable_progress_bar
+    except ImportError:
+        return
+    disable_progress_bar()
 
 
 def cmd_lerobot(args: argparse.Namespace) -> int:
     from mimicforge.export.lerobot import check_output, export_lerobot, lerobot_dataset_class
     from mimicforge.export.mapping import check_repo_id, plan_export
-    from mimicforge.run.progress import Progress
 
     repo_id = check_repo_id(args.repo_id or f"local/{Path(args.dataset).stem}")
     plan = plan_export(args.dataset, task=args.task, demos=args.demos, images=args.images, cameras=args.cameras,
@@ -22,34 +79,27 @@ def cmd_lerobot(args: argparse.Namespace) -> int:
                        include_failed=args.include_failed)
     check_output(args.out, args.overwrite)
     lerobot_dataset_class()  # the install hint before anything else is said
+    quiet_libraries(getattr(args, "verbose", False))
     if not args.json:
         cams = f", cameras {', '.join(plan.cameras)} from {plan.images}" if plan.cameras else ", no images"
-        print(f"export: {len(plan.demos)} demos ({plan.total_frames} frames) of {plan.source} at {plan.fps} fps "
+        n = len(plan.demos)
+        print(f"export: {n} demo{'s' * (n != 1)} ({plan.total_frames} frames) of {plan.source} at {plan.fps} fps "
               f"(from {plan.fps_from}){cams}"
               + (f"; {len(plan.skipped)} unsuccessful demos left out" if plan.skipped else ""),
               file=sys.stderr, flush=True)
-    progress = Progress(len(plan.demos), "successes", label="export", interval=args.progress_interval)
-    tally = SimpleNamespace(successes=0, attempts=0, output=str(args.out))
-
-    def on_episode(episode: Any) -> None:
-        tally.successes += 1
-        tally.attempts += 1
-        progress(SimpleNamespace(success=True), tally)
-
-    def on_restart(partial: Path) -> None:
-        print(f"export: {partial} is left from an export that did not finish; starting over", file=sys.stderr,
-              flush=True)
+    progress = ExportProgress(len(plan.demos), plan.total_frames, interval=args.progress_interval)
 
     try:
         result = export_lerobot(plan, args.out, repo_id=repo_id, overwrite=args.overwrite, vcodec=args.vcodec,
-                                on_episode=on_episode, on_restart=on_restart)
+                                on_episode=progress)
     finally:
         progress.close()
     if args.json:
         print(json.dumps({**result.to_json(), "fps": plan.fps, "cameras": list(plan.cameras),
                           "skipped_unsuccessful": len(plan.skipped)}))
     else:
-        print(f"wrote {result.episodes} episodes ({result.frames} frames) to {result.out} in {result.seconds:.1f} s; "
+        episodes = f"{result.episodes} episode{'s' * (result.episodes != 1)}"
+        print(f"wrote {episodes} ({result.frames} frames) to {result.out} in {result.seconds:.1f} s; "
               f"load it with LeRobotDataset({result.repo_id!r}, root={str(result.out)!r})")
     return 0
 

@@ -93,8 +93,7 @@ def _exclusive(out: Path) -> Iterator[None]:
 
 
 def export_lerobot(plan: Plan, out: str | os.PathLike[str], *, repo_id: str, overwrite: bool = False,
-                   vcodec: str = "libsvtav1", on_episode: Callable[[Episode], None] | None = None,
-                   on_restart: Callable[[Path], None] | None = None) -> ExportResult:
+                   vcodec: str = "libsvtav1", on_episode: Callable[[Episode], None] | None = None) -> ExportResult:
     """Write ``plan``'s demos to the LeRobot v3.0 dataset ``out`` (see the module docstring)."""
     check_repo_id(repo_id)
     if vcodec not in VIDEO_CODECS:
@@ -107,10 +106,8 @@ def export_lerobot(plan: Plan, out: str | os.PathLike[str], *, repo_id: str, ove
         partial = partial_dir(out)
         restarted = partial.exists()
         if restarted:
-            log.warning("%s is left from an export that did not finish (no dataset was published); starting over",
-                        partial)
-            if on_restart is not None:
-                on_restart(partial)
+            log.warning("%s is left from an export that did not finish (nothing was published at %s); starting over",
+                        partial, out)
             shutil.rmtree(partial)
         try:
             frames = _write(dataset_cls, plan, partial, repo_id, vcodec, on_episode)
@@ -129,8 +126,33 @@ def export_lerobot(plan: Plan, out: str | os.PathLike[str], *, repo_id: str, ove
     return ExportResult(out, repo_id, len(plan.demos), frames, time.perf_counter() - t0, restarted)
 
 
+@contextlib.contextmanager
+def _episodes_without_image_columns(plan: Plan) -> Iterator[None]:
+    """LeRobot 0.4.4 passes every episode through ``embed_images`` (a row-by-row ``datasets.map``) before writing
+    its parquet. It only changes columns of dtype ``image``, which this export never writes (cameras go to
+    ``video``), yet it takes about 80 % of a state-only export; while we write, it is skipped for datasets
+    without such columns (the parquet is the same: the loader tests compare every value)."""
+    import lerobot.datasets.lerobot_dataset as module
+
+    original = getattr(module, "embed_images", None)
+    if original is None or any(f.dtype == "image" for f in plan.features.values()):
+        yield
+        return
+    module.embed_images = lambda dataset: dataset
+    try:
+        yield
+    finally:
+        module.embed_images = original
+
+
 def _write(dataset_cls: Any, plan: Plan, root: Path, repo_id: str, vcodec: str,
            on_episode: Callable[[Episode], None] | None) -> int:
+    with _episodes_without_image_columns(plan):
+        return _write_episodes(dataset_cls, plan, root, repo_id, vcodec, on_episode)
+
+
+def _write_episodes(dataset_cls: Any, plan: Plan, root: Path, repo_id: str, vcodec: str,
+                    on_episode: Callable[[Episode], None] | None) -> int:
     ds = dataset_cls.create(repo_id=repo_id, fps=plan.fps, features=plan.lerobot_features(), root=root,
                             robot_type=plan.robot_type, use_videos=bool(plan.cameras), vcodec=vcodec)
     frames = 0

@@ -22,7 +22,7 @@ import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,10 @@ import h5py
 import numpy as np
 
 from mimicforge.datasets import layout
-from mimicforge.datasets.quaternions import LEGACY_WXYZ, OBS_QUATERNIONS, convert_part
+from mimicforge.datasets.quaternions import LEGACY_WXYZ, convert_part
 from mimicforge.datasets.reader import DatasetReader
 from mimicforge.errors import ConfigError, DatasetFormatError
-from mimicforge.tasks import REGISTRY, FRANKA_STACK, TaskSpec
+from mimicforge.tasks import FRANKA_STACK, REGISTRY, TaskSpec
 
 QUATERNION_ORDER = "xyzw"
 DEFAULT_STATE_KEYS = ("eef_pos", "eef_quat", "gripper_pos")
@@ -129,7 +129,6 @@ class Plan:
     cameras: tuple[str, ...] = ()
     output_dir: Path | None = None  # image folders, with images == "folders"
     robot_type: str = ROBOT_TYPE
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total_frames(self) -> int:
@@ -159,7 +158,8 @@ def _fps(env_args: Mapping[str, Any], spec: TaskSpec | None, override: int | Non
     sim = env_args.get("sim_args")
     if isinstance(sim, Mapping) and "dt" in sim and "decimation" in sim:
         try:
-            rate, where = 1.0 / (float(sim["dt"]) * float(sim["decimation"])), "the file's sim_args (1 / (dt x decimation))"
+            rate = 1.0 / (float(sim["dt"]) * float(sim["decimation"]))
+            where = "the file's sim_args (1 / (dt x decimation))"
         except (TypeError, ValueError, ZeroDivisionError):
             raise DatasetFormatError(f"{path}: env_args sim_args dt={sim['dt']!r}, decimation={sim['decimation']!r} "
                                      "do not give a control rate; pass --fps") from None
@@ -218,7 +218,8 @@ def plan_export(dataset: str | os.PathLike[str], *, task: str | None = None, dem
             raise DatasetFormatError(f"{path} holds no demos; generate some first (mimicforge generate)")
         chosen, skipped = [], []
         for name in selected:
-            (chosen if include_failed or bool(r.group(name).attrs.get(layout.ATTR_SUCCESS, False)) else skipped).append(name)
+            success = bool(r.group(name).attrs.get(layout.ATTR_SUCCESS, False))
+            (chosen if include_failed or success else skipped).append(name)
         if not chosen:
             raise DatasetFormatError(f"{path}: none of the {len(selected)} selected demos is marked successful; pass "
                                      "--include-failed to export them anyway")
@@ -289,7 +290,7 @@ def _plan_images(path: Path, r: DatasetReader, demos: Sequence[str], lengths: Se
                                          f"{', '.join(in_obs) or 'none'}); generate with --image-obs {cam} or choose "
                                          "--cameras among those")
         shapes: dict[str, tuple[int, int, int]] = {}
-        for name, t in zip(demos, lengths, strict=True):
+        for name in demos:
             obs = r.group(name)[layout.OBS]
             for cam in cams:
                 ds = obs.get(cam)
@@ -374,8 +375,3 @@ def iter_images(f: h5py.File, plan: Plan, name: str, camera: str, length: int) -
                                      f"first demo's are {expected[0]}x{expected[1]}; one size per camera")
         yield frame
 
-
-def obs_quaternion_columns(key: str, width: int) -> tuple[int, ...]:
-    """First column of each quaternion in an obs term (for tests and docs)."""
-    w, starts = OBS_QUATERNIONS.get(key, (None, ()))
-    return starts if w == width else ()
