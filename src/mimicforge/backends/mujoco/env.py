@@ -35,7 +35,7 @@ from mimicforge.geometry import (
 )
 from mimicforge.backends.mujoco.signals import cubes_stacked, subtask_signals
 from mimicforge.errors import ConfigError
-from mimicforge.tasks import FRANKA_STACK, TaskSpec
+from mimicforge.tasks import FRANKA_STACK, TaskSpec, thresholds_for
 
 EEF = "franka"
 ROBOT_ROOT_POSE = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
@@ -78,6 +78,7 @@ class FrankaStackTwin:
             raise ValueError("the cubes' free joints must be consecutive in qpos")
         self._cube_block = slice(first, first + 7 * len(CUBES))
         self._cube_bodies = [m.body(n).id for n in CUBES]
+        self._thresholds = thresholds_for(self.params.success_rule, self.task.thresholds)
         self._q_low = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 0].copy()
         self._q_high = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 1].copy()
         self._default_q = np.asarray(DEFAULT_JOINT_POS, dtype=np.float64)
@@ -218,9 +219,11 @@ class FrankaStackTwin:
             "eef_quat": d.xquat[h].astype(f32),
             "gripper_pos": np.array([q[7], -q[8]], dtype=f32),
         }
-        th = self.task.thresholds
+        th = self._thresholds
         self._signals = subtask_signals(self._cube_pos, eef, self._fingers, th)
-        self._success = cubes_stacked(self._cube_pos, self._fingers, th)
+        speeds = None if th.success_max_lin_vel is None else {
+            n: float(np.linalg.norm(d.qvel[b:b + 3])) for n, b in self._cube_v.items()}  # free joint: world frame
+        self._success = cubes_stacked(self._cube_pos, self._fingers, th, speeds)
 
     def observations(self) -> dict[str, np.ndarray]:
         return self._obs
