@@ -182,7 +182,8 @@ def run(engine: str, select: str, attempts: int, seed: int, src: Path, workdir: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--isaaclab", choices=tuple(RULE_OF), default="2.3.2.post1",
-                    help="the isaaclab wheel whose isaaclab_mimic runs (3.0.0: Python 3.12, scripts/setup-isaaclab3.sh)")
+                    help="the isaaclab wheel whose isaaclab_mimic runs (3.0.0: Python 3.12, "
+                         "scripts/setup-isaaclab3.sh)")
     ap.add_argument("--input", type=Path, default=REAL)
     ap.add_argument("--attempts", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)

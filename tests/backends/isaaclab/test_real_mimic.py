@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -66,13 +65,8 @@ def test_harness_runs_only_record_checked_upstream_files(wheel, tmp_path):
     assert (report["per_subtask"], report["per_arm"]) == (True, False)  # NVIDIA's cfg: one source per trial
 
     # one changed byte in the wheel's generation.py, and the harness refuses to run it
-    tampered = tmp_path / wheel.name
     target = "isaaclab/source/isaaclab_mimic/isaaclab_mimic/datagen/generation.py"
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tampered, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item.filename)
-            dst.writestr(item, data.replace(b"num_success = 0", b"num_success = 1") if item.filename == target
-                         else data)
+    tampered = harness.tampered_copy(wheel, target, b"num_success = 0", b"num_success = 1", tmp_path)
     code = ("import sys; from pathlib import Path; import tests.backends.isaaclab.harness as h\n"
             f"h.wheel_path = lambda version=h.DEFAULT_VERSION: Path({str(tampered)!r})\n"
             "h.install(); import isaaclab_mimic.datagen.generation")

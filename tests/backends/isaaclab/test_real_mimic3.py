@@ -16,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import zipfile
 from pathlib import Path
 
 import h5py
@@ -38,7 +37,8 @@ def python3() -> str:
     python = harness.python_for(VERSION)
     if python is None:
         if os.environ.get("CI") and shutil.which("python3.12"):
-            pytest.fail("CI builds .venv-isaaclab3 (scripts/setup-isaaclab3.sh) where Python 3.12 exists; it is missing")
+            pytest.fail("CI builds .venv-isaaclab3 (scripts/setup-isaaclab3.sh) where Python 3.12 exists; "
+                        "it is missing")
         pytest.skip("isaaclab 3.0.0 needs Python 3.12: run bash scripts/setup-isaaclab3.sh")
     try:
         harness.wheel_path(VERSION)
@@ -104,13 +104,8 @@ def test_harness_runs_only_record_checked_3_0_files(python3, tmp_path):
 
     # one changed byte in the wheel's generation.py, and the harness refuses to run it
     wheel = harness.wheel_path(VERSION)
-    tampered = tmp_path / wheel.name
     target = "isaaclab_mimic/datagen/generation.py"
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tampered, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item.filename)
-            dst.writestr(item, data.replace(b"num_success = 0", b"num_success = 1") if item.filename == target
-                         else data)
+    tampered = harness.tampered_copy(wheel, target, b"num_success = 0", b"num_success = 1", tmp_path)
     code = ("from pathlib import Path; import tests.backends.isaaclab.harness as h\n"
             f"h.wheel_path = lambda version='3.0.0': Path({str(tampered)!r})\n"
             "h.install('3.0.0'); import isaaclab_mimic.datagen.generation")

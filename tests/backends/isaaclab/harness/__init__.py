@@ -58,7 +58,8 @@ class Profile:
 
 PROFILES = {
     "2.3.2.post1": Profile("3.11", standins.STANDINS, standins.BUILDERS, standins.KIT_UPSTREAM,
-                           ("isaaclab_mimic", "isaaclab_mimic.envs"), ("isaaclab", "isaaclab_tasks", "isaaclab_assets")),
+                           ("isaaclab_mimic", "isaaclab_mimic.envs"),
+                           ("isaaclab", "isaaclab_tasks", "isaaclab_assets")),
     # 3.0's package __init__s are lazy themselves (lazy_export() over a .pyi stub) and run as shipped;
     # isaaclab_tasks would still import every task (import_packages).
     "3.0.0": Profile("3.12", standins.STANDINS_3, standins.BUILDERS_3, standins.KIT_UPSTREAM_3,
@@ -150,3 +151,15 @@ def python_for(version: str = DEFAULT_VERSION) -> str | None:
         return sys.executable
     python = VENV_3 / "bin" / "python"
     return str(python) if version == "3.0.0" and python.is_file() else None
+
+
+def tampered_copy(wheel: Path, member: str, old: bytes, new: bytes, dest: Path) -> Path:
+    """A copy of ``wheel`` in ``dest`` with ``old`` replaced by ``new`` in ``member`` (RECORD left as it was)."""
+    import zipfile
+
+    tampered = dest / wheel.name
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            dst.writestr(item, data.replace(old, new) if item.filename == member else data)
+    return tampered

@@ -1,6 +1,8 @@
 """STAND-INS at the Isaac Sim boundary: the few upstream modules the harness does not run from the wheel.
 
-Each entry says which upstream import needs it and why it cannot run here. Everything else the generation
+Each entry says which upstream import needs it and why it cannot run here: ``STANDINS`` for 2.3.2.post1,
+``STANDINS_3`` for 3.0.0 (where ``isaaclab.app`` itself runs from the wheel, deprecated ``AppLauncher``
+included, down to the launcher module that would start Kit). Everything else the generation
 path imports (``isaaclab_mimic.datagen``, ``isaaclab.utils.math``, ``isaaclab.utils.datasets``,
 ``isaaclab.managers.recorder_manager``, the env configs, the task's mdp functions ...) is NVIDIA's code.
 """
