@@ -141,24 +141,29 @@ def check_dead_generator_run(r: subprocess.CompletedProcess[str], out: Path) -> 
 def test_sigterm_finishes_the_attempt_and_exits_143(wheel, tmp_path, real_dataset):
     cmd = [*ENTRY, "--input", str(real_dataset), "--output", str(tmp_path / "gen.hdf5"), "--device", "cpu",
            "--engine", "isaaclab", "--num-trials", "50", "--stop-on", "attempts", "--keep-failed"]
-    proc = subprocess.Popen(cmd, env=child_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    metrics = OutputPaths.beside(tmp_path / "gen.hdf5").metrics
-    deadline = time.monotonic() + 400
-    while time.monotonic() < deadline and not (metrics.is_file() and metrics.read_text().strip()):
+    sigterm_after_first_attempt(cmd, child_env(), tmp_path / "gen.hdf5", wait=400)
+
+
+def sigterm_after_first_attempt(cmd: list[str], env: dict[str, str], out: Path, wait: float) -> list[Path]:
+    """Run ``cmd`` (50 attempts, failures kept), SIGTERM it once an attempt is in OUT, and check it finished
+    that attempt: exit 143, the --resume hint, every finished attempt in OUT and valid. Returns OUT's files."""
+    proc = subprocess.Popen(cmd, env=env, cwd=out.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    paths = OutputPaths.beside(out)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and not (paths.metrics.is_file() and paths.metrics.read_text().strip()):
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 143, err[-3000:]
     assert "stopped by a signal" in err and "--resume" in err
-    records = list(read_metrics(metrics))
+    records = list(read_metrics(paths.metrics))
     assert 1 <= len(records) < 50
-    paths = OutputPaths.beside(tmp_path / "gen.hdf5")
+    files = [f for f in (paths.dataset, paths.failed) if f.is_file()]
     kept = 0
-    for f in (paths.dataset, paths.failed):
-        if f.is_file():
-            assert validate(f) == []
-            with DatasetReader(f) as reader:
-                kept += len(reader.demo_names)
+    for f in files:
+        assert validate(f) == []
+        with DatasetReader(f) as reader:
+            kept += len(reader.demo_names)
     assert kept == len(records)  # every finished attempt is in OUT, none half-written
+    return files
