@@ -36,7 +36,7 @@ from mimicforge.settings import (
     text,
     validate_fields,
 )
-from mimicforge.tasks import SELECTION_STRATEGIES
+from mimicforge.tasks import SELECTION_STRATEGIES, SUCCESS_RULES
 
 DEFAULT_INPUT = Path("datasets/annotated_dataset.hdf5")
 RAN = "ran"  # the [ran] table of a run's saved settings: the engine and device that ran (a record, not settings)
@@ -114,6 +114,10 @@ class GenerationConfig:
                                  harmless=True,  # Isaac Lab Mimic executes that way anyway
                                  help="execute exactly as Isaac Lab Mimic: no lead, settling, noise-free contact, "
                                       "held-object correction or transit")
+    success_rule: str = setting("2.3", env="SUCCESS_RULE", parse=choice(tuple(SUCCESS_RULES)), example="3.0",
+                                engines=TWIN, harmless=True,  # Isaac Lab applies its own release's rule
+                                help="whose success check the twin uses: Isaac Lab 2.3's stacked cubes, or 3.0's "
+                                     "stacked cubes at rest (every cube under 0.05 m/s)")
     settle_steps: int = setting(30, env="SETTLE_STEPS", parse=integer(0, 1000), example="30", engines=TWIN,
                                 help="most steps to hold a target until the end effector reaches it (0: off)")
     noise_free_steps: int = setting(20, env="NOISE_FREE_STEPS", parse=integer(0, 1000), example="20",

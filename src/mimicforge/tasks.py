@@ -71,6 +71,23 @@ class StackThresholds:
     height_diff: float = 0.0468
     atol: float = 1e-4
     rtol: float = 1e-4
+    # cubes_stacked's rest check: most linear speed (m/s) of every cube (None: none; see SUCCESS_RULES)
+    success_max_lin_vel: float | None = None
+
+
+# The stack task's success rule of each Isaac Lab generation (the SUCCESS_RULE setting names one). 3.0's
+# ``cubes_stacked`` also requires every cube at rest (``max_lin_vel=0.05`` m/s, isaaclab_tasks/contrib/stack/
+# mdp/terminations.py), so a cube passing through the stacked pose mid-fall no longer counts.
+SUCCESS_RULES: Mapping[str, float | None] = {"2.3": None, "3.0": 0.05}
+
+
+def thresholds_for(rule: str, base: StackThresholds | None = None) -> StackThresholds:
+    """``base`` (the task's thresholds) with the success rule of Isaac Lab generation ``rule``."""
+    if rule not in SUCCESS_RULES:
+        raise ConfigError(f"unknown success rule {rule!r}; choose one of {', '.join(SUCCESS_RULES)}")
+    from dataclasses import replace
+
+    return replace(base or StackThresholds(), success_max_lin_vel=SUCCESS_RULES[rule])
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -42,6 +42,7 @@ def twin_params(cfg: RunConfig) -> Any:
         camera=CameraParams(height=cams.height, width=cams.width, mesh_detail=cams.mesh_detail),
         image_obs=CameraParams(height=cams.image_obs_height, width=cams.image_obs_width, mesh_detail=cams.mesh_detail),
         cubes=CubeSampler(x=r.cube_x, y=r.cube_y, yaw=r.cube_yaw, min_separation=r.min_separation),
+        success_rule=cfg.generation.success_rule,
     )
 
 

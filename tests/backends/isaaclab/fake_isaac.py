@@ -285,11 +285,11 @@ def make_generation_module(api: str, script: Script, suppress_fixed: bool = Fals
              loop: asyncio.AbstractEventLoop, data_gen_tasks: asyncio.Future | None) -> None:
         prev = 0
         while True:
-            if data_gen_tasks is not None and data_gen_tasks.done():
-                data_gen_tasks.result()  # 3.0: re-raise a dead generator's exception
-                return
             while action_q.qsize() != env.num_envs:
                 loop.run_until_complete(asyncio.sleep(0))
+                if data_gen_tasks is not None and data_gen_tasks.done():  # 3.0, checked while it waits
+                    data_gen_tasks.result()  # re-raise a dead generator's exception
+                    return
                 while reset_q is not None and not reset_q.empty():
                     env.reset(env_ids=[reset_q.get_nowait()])
                     reset_q.task_done()

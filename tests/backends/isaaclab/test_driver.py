@@ -132,11 +132,15 @@ def test_existing_output_is_never_truncated(make_cfg, real_dataset):
     assert demo_attempts(paths.dataset) == [0, 1]
 
 
-def test_dead_generator_task_becomes_generation_stalled(make_cfg, capsys):
+@pytest.mark.parametrize("api", ["2.3", "3.0"])
+def test_dead_generator_task_becomes_generation_stalled(make_cfg, capsys, caplog, api):
     cfg = make_cfg(num_trials=5, keep_failed=True)
-    isaac = FakeIsaac("2.3", [Attempt(), Attempt(error="got empty subtasks!")])
-    with pytest.raises(GenerationStalled, match="data generator for env 0 died with RuntimeError: got empty subtasks!"):
+    isaac = FakeIsaac(api, [Attempt(), Attempt(error="got empty subtasks!")])
+    with caplog.at_level("INFO"), pytest.raises(GenerationStalled,
+                                                match="data generator for env 0 died with RuntimeError: got empty"):
         run(cfg, isaac)
+    # 3.0's env_loop watches the tasks itself (data_gen_tasks) and re-raises; on 2.x the watchdog aborts it
+    assert ("re-raised the dead generator's RuntimeError" in caplog.text) == (api == "3.0")
     paths = OutputPaths.beside(cfg.generation.output_file)
     assert demo_attempts(paths.dataset) == [0]  # the attempt that finished is saved
     assert isaac.env.closed >= 1  # the driver closed what env_loop could not

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -66,13 +65,8 @@ def test_harness_runs_only_record_checked_upstream_files(wheel, tmp_path):
     assert (report["per_subtask"], report["per_arm"]) == (True, False)  # NVIDIA's cfg: one source per trial
 
     # one changed byte in the wheel's generation.py, and the harness refuses to run it
-    tampered = tmp_path / wheel.name
     target = "isaaclab/source/isaaclab_mimic/isaaclab_mimic/datagen/generation.py"
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tampered, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item.filename)
-            dst.writestr(item, data.replace(b"num_success = 0", b"num_success = 1") if item.filename == target
-                         else data)
+    tampered = harness.tampered_copy(wheel, target, b"num_success = 0", b"num_success = 1", tmp_path)
     code = ("import sys; from pathlib import Path; import tests.backends.isaaclab.harness as h\n"
             f"h.wheel_path = lambda version=h.DEFAULT_VERSION: Path({str(tampered)!r})\n"
             "h.install(); import isaaclab_mimic.datagen.generation")
@@ -128,37 +122,48 @@ def test_generator_dying_inside_the_real_datagenerator_ends_with_exit_1(wheel, t
     t0 = time.monotonic()
     r = standalone(tmp_path, real_dataset, "--stall-timeout", "120", env=env, timeout=300)
     took = time.monotonic() - t0
-    assert r.returncode == 1, r.stderr[-3000:]
     assert took < 120  # the watchdog saw the dead task; it did not wait for the stall timeout
+    check_dead_generator_run(r, tmp_path / "gen.hdf5")
+
+
+def check_dead_generator_run(r: subprocess.CompletedProcess[str], out: Path) -> None:
+    """A run whose generator died in its second attempt (``FAULT_ENV``): exit 1, our one line naming the
+    upstream error, Isaac Lab's traceback above it, and the first attempt saved."""
+    assert r.returncode == 1, r.stderr[-3000:]
     lines = [line for line in r.stderr.splitlines() if line.startswith("standalone/generate.py")]
     assert len(lines) == 1, r.stderr[-3000:]
     assert "died with RuntimeError: physics simulation view is invalid" in lines[0]
     assert "isaaclab_mimic/datagen/data_generator.py" in r.stderr and "in generate" in r.stderr  # upstream trace
-    records = list(read_metrics(OutputPaths.beside(tmp_path / "gen.hdf5").metrics))
+    records = list(read_metrics(OutputPaths.beside(out).metrics))
     assert len(records) == 1  # the attempt that finished before the fault is in OUT
 
 
 def test_sigterm_finishes_the_attempt_and_exits_143(wheel, tmp_path, real_dataset):
     cmd = [*ENTRY, "--input", str(real_dataset), "--output", str(tmp_path / "gen.hdf5"), "--device", "cpu",
            "--engine", "isaaclab", "--num-trials", "50", "--stop-on", "attempts", "--keep-failed"]
-    proc = subprocess.Popen(cmd, env=child_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    metrics = OutputPaths.beside(tmp_path / "gen.hdf5").metrics
-    deadline = time.monotonic() + 400
-    while time.monotonic() < deadline and not (metrics.is_file() and metrics.read_text().strip()):
+    sigterm_after_first_attempt(cmd, child_env(), tmp_path / "gen.hdf5", wait=400)
+
+
+def sigterm_after_first_attempt(cmd: list[str], env: dict[str, str], out: Path, wait: float) -> list[Path]:
+    """Run ``cmd`` (50 attempts, failures kept), SIGTERM it once an attempt is in OUT, and check it finished
+    that attempt: exit 143, the --resume hint, every finished attempt in OUT and valid. Returns OUT's files."""
+    proc = subprocess.Popen(cmd, env=env, cwd=out.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    paths = OutputPaths.beside(out)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and not (paths.metrics.is_file() and paths.metrics.read_text().strip()):
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 143, err[-3000:]
     assert "stopped by a signal" in err and "--resume" in err
-    records = list(read_metrics(metrics))
+    records = list(read_metrics(paths.metrics))
     assert 1 <= len(records) < 50
-    paths = OutputPaths.beside(tmp_path / "gen.hdf5")
+    files = [f for f in (paths.dataset, paths.failed) if f.is_file()]
     kept = 0
-    for f in (paths.dataset, paths.failed):
-        if f.is_file():
-            assert validate(f) == []
-            with DatasetReader(f) as reader:
-                kept += len(reader.demo_names)
+    for f in files:
+        assert validate(f) == []
+        with DatasetReader(f) as reader:
+            kept += len(reader.demo_names)
     assert kept == len(records)  # every finished attempt is in OUT, none half-written
+    return files

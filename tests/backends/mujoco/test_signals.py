@@ -58,3 +58,37 @@ def test_grasp_needs_closed_fingers_near_the_cube() -> None:
     assert object_grasped(cube, cube + [0, 0, 0.05], np.array([0.03, 0.03]), TH)
     assert not object_grasped(cube, cube + [0, 0, 0.07], np.array([0.03, 0.03]), TH)
     assert not object_grasped(cube, cube, np.array([0.036, 0.03]), TH)  # one finger barely moved
+
+
+def test_isaac_lab_3_success_rule_also_needs_the_cubes_at_rest() -> None:
+    from mimicforge.tasks import SUCCESS_RULES, thresholds_for
+
+    base = np.array([0.5, 0.0, 0.0203])
+    stack = {"cube_1": base, "cube_2": base + [0, 0, 0.0468], "cube_3": base + [0, 0, 0.0936]}
+    rule3 = thresholds_for("3.0")
+    assert SUCCESS_RULES == {"2.3": None, "3.0": 0.05} and thresholds_for("2.3") == TH
+    resting = {"cube_1": 0.0, "cube_2": 0.01, "cube_3": 0.049}
+    assert cubes_stacked(stack, OPEN, rule3, resting)
+    assert not cubes_stacked(stack, OPEN, rule3, {**resting, "cube_3": 0.05})  # falling through the pose
+    assert cubes_stacked(stack, OPEN, TH, {**resting, "cube_3": 0.5})  # 2.3 never looks at speeds
+
+
+def test_the_twin_applies_the_named_generation_s_success_rule(source_path) -> None:
+    """Replaying a human demo: both rules see it end stacked; in the step its last cube lands (still moving),
+    only 2.3's rule counts it already."""
+    from mimicforge.backends.mujoco.env import FrankaStackTwin
+    from mimicforge.backends.mujoco.params import TwinParams
+    from mimicforge.datasets import DatasetReader
+
+    with DatasetReader(source_path) as r:
+        demo = r.demo("demo_0")
+    first = {}
+    for rule in ("2.3", "3.0"):
+        with FrankaStackTwin(TwinParams(success_rule=rule)) as env:
+            env.reset_to(demo.initial_state)
+            for t, action in enumerate(demo.actions):
+                env.step(action)
+                if env.is_success() and rule not in first:
+                    first[rule] = t
+            assert env.is_success(), rule
+    assert first["2.3"] <= first["3.0"]

@@ -277,7 +277,8 @@ def generate(
         values["gathered"] = gathered  # Isaac Lab 3.0's env_loop re-raises a dead generator's error from it
         live = collector
         watchdog = Watchdog(loop, tasks, lambda: read_counters(generation), on_progress=lambda _: live.collect(),
-                            tracker=tracker, interval=watch_interval)
+                            tracker=tracker, interval=watch_interval,
+                            reraised="data_gen_tasks" in variant.call("env_loop").keywords)
         try:
             with stop.installed():
                 watchdog.arm()
@@ -285,6 +286,11 @@ def generate(
                     generation.env_loop(**variant.call("env_loop").kwargs(values))
                 except WatchdogAbort as abort:
                     error = abort.cause
+                except BaseException as exc:  # 3.0: env_loop re-raises a dead generator's exception
+                    if watchdog.error is None or isinstance(exc, KeyboardInterrupt):
+                        raise
+                    log.info("Isaac Lab's env_loop re-raised the dead generator's %s (data_gen_tasks)",
+                             type(exc).__name__)
                 finally:
                     watchdog.disarm()
                 # env_loop escapes a WatchdogAbort only because upstream's ``suppress(KeyboardInterrupt) and

@@ -7,7 +7,9 @@ traceback, 2.0 not even that. With ``generation_guarantee`` a task whose attempt
 ends the loop. The watchdog runs *inside* the generators' event loop, on the main thread, because that
 is the only code that keeps running while ``env_loop`` spins:
 
-- a done-callback on every generator task fires when one ends (they never end on their own);
+- a done-callback on every generator task fires when one ends (they never end on their own). Isaac Lab 3.0's
+  ``env_loop`` watches the gathered tasks itself (``data_gen_tasks``) and re-raises a dead generator's
+  exception: there (``reraised=True``) the callback only records the error and lets ``env_loop`` end;
 - a tick on every pass of the loop (``interval=0``; cheap: it reads three module globals) notices each
   finished attempt as it happens, hands it to the collector (which records it in the run's
   ``goal.GoalTracker``), and stops the run when the tracker says so: after ``max_consecutive_failures``
@@ -65,8 +67,10 @@ class Watchdog:
         on_progress: Callable[[Counters], None],
         tracker: GoalTracker,
         interval: float = 0.0,
+        reraised: bool = False,
     ) -> None:
         self.loop = loop
+        self.reraised = reraised
         self.tasks = list(tasks)
         self.read_counters = read_counters
         self.on_progress = on_progress
@@ -119,10 +123,14 @@ class Watchdog:
             how = f"died with {type(exc).__name__}: {one_line(str(exc))[:300]}"
         else:
             how = "returned"
-        self.fail(GenerationStalled(
+        error = GenerationStalled(
             f"Isaac Lab's data generator for env {index} {how}; env_loop would wait for its actions forever, "
             "so the run was stopped (the demos finished so far are saved; see the traceback above for the cause)"
-        ))
+        )
+        if self.reraised:  # env_loop ends by itself (it re-raises the task's exception); keep the first cause
+            self.error = self.error or error
+            return
+        self.fail(error)
 
     def _tick(self) -> None:
         self._timer = None

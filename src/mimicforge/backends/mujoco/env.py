@@ -35,7 +35,7 @@ from mimicforge.geometry import (
 )
 from mimicforge.backends.mujoco.signals import cubes_stacked, subtask_signals
 from mimicforge.errors import ConfigError
-from mimicforge.tasks import FRANKA_STACK, TaskSpec
+from mimicforge.tasks import FRANKA_STACK, TaskSpec, thresholds_for
 
 EEF = "franka"
 ROBOT_ROOT_POSE = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
@@ -83,6 +83,7 @@ class FrankaStackTwin:
         self._cube_bodies = [m.body(n).id for n in CUBES]
         if self._cube_bodies != list(range(self._cube_bodies[0], self._cube_bodies[0] + len(CUBES))):
             raise ValueError("the cubes' bodies must be consecutive")
+        self._thresholds = thresholds_for(self.params.success_rule, self.task.thresholds)
         self._q_low = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 0].copy()
         self._q_high = m.jnt_range[[m.joint(n).id for n in ARM_JOINTS], 1].copy()
         self._default_q = np.asarray(DEFAULT_JOINT_POS, dtype=np.float64)
@@ -330,12 +331,15 @@ class FrankaStackTwin:
 
     def get_subtask_term_signals(self) -> dict[str, bool]:
         if self._signals is None:
-            self._signals = subtask_signals(self._cube_pos, self._eef_pos, self._fingers, self.task.thresholds)
+            self._signals = subtask_signals(self._cube_pos, self._eef_pos, self._fingers, self._thresholds)
         return dict(self._signals)
 
     def is_success(self) -> bool:
         if self._success is None:
-            self._success = cubes_stacked(self._cube_pos, self._fingers, self.task.thresholds)
+            th = self._thresholds
+            speeds = None if th.success_max_lin_vel is None else {  # free joint: linear velocity in the world frame
+                n: float(np.linalg.norm(self.data.qvel[b:b + 3])) for n, b in self._cube_v.items()}
+            self._success = cubes_stacked(self._cube_pos, self._fingers, th, speeds)
         return self._success
 
     def processed_action(self) -> np.ndarray:

@@ -177,3 +177,5 @@ class TwinParams:
     camera: CameraParams = field(default_factory=CameraParams)
     # The Visuomotor task's cameras (image observations): 200 x 200 in Isaac Lab; mesh detail from ``camera``.
     image_obs: CameraParams = field(default_factory=lambda: CameraParams(height=200, width=200))
+    # Whose success check: the Isaac Lab generation named by the SUCCESS_RULE setting (tasks.SUCCESS_RULES).
+    success_rule: str = "2.3"

@@ -42,8 +42,15 @@ def object_stacked(upper: np.ndarray, lower: np.ndarray, fingers: np.ndarray, th
             and fingers_open(fingers, th))
 
 
-def cubes_stacked(cubes: Mapping[str, np.ndarray], fingers: np.ndarray, th: StackThresholds) -> bool:
-    """Success: cube_2 on cube_1 and cube_3 on cube_2, in that vertical order, gripper open."""
+def cubes_stacked(cubes: Mapping[str, np.ndarray], fingers: np.ndarray, th: StackThresholds,
+                  speeds: Mapping[str, float] | None = None) -> bool:
+    """Success: cube_2 on cube_1 and cube_3 on cube_2, in that vertical order, gripper open; with
+    ``th.success_max_lin_vel`` (Isaac Lab 3.0's rule) also every cube slower than that (``speeds``, m/s)."""
+    if th.success_max_lin_vel is not None:
+        if speeds is None:
+            raise ValueError("the success rule checks cube speeds; pass them")
+        if any(v >= th.success_max_lin_vel for v in speeds.values()):
+            return False
     c1, c2, c3 = cubes["cube_1"], cubes["cube_2"], cubes["cube_3"]
     d12, d23 = c1 - c2, c2 - c3
     if math.hypot(float(d12[0]), float(d12[1])) >= th.success_xy_threshold:

@@ -2,14 +2,15 @@
 
 Two meta-path finders, installed together by ``harness.install``:
 
-- ``WheelFinder`` serves ``isaaclab``, ``isaaclab_mimic``, ``isaaclab_tasks`` and ``isaaclab_assets`` from
-  ``isaaclab/source/<pkg>/<pkg>/...`` inside the wheel (the layout of a source checkout). Each file's bytes
-  are checked against the wheel's ``RECORD`` sha256 before they are compiled, so what runs is exactly what
-  NVIDIA shipped. A package ``__init__`` that would pull in half of Isaac Sim (``isaaclab.envs`` imports the
-  simulation context, ``isaaclab_tasks`` imports every task) is *registered without running*: its names are
-  read from its own import statements and resolved on first use, loading only the submodule that defines
-  them. A few modules are replaced by stand-ins (``standins``); the finder records each with the upstream
-  module whose import asked for it.
+- ``WheelFinder`` serves the wheel's packages (``isaaclab``, ``isaaclab_mimic``, ``isaaclab_tasks`` ...) from
+  ``isaaclab/source/<pkg>/<pkg>/...`` (2.x: the layout of a source checkout) or from the top of the wheel
+  (3.0). Each file's bytes are checked against the wheel's ``RECORD`` sha256 before they are compiled (3.0's
+  ``.pyi`` export stubs, which its ``lazy_export`` reads, too), so what runs is exactly what NVIDIA shipped.
+  A 2.x package ``__init__`` that would pull in half of Isaac Sim (``isaaclab.envs`` imports the simulation
+  context, ``isaaclab_tasks`` imports every task) is *registered without running*: its names are read from
+  its own import statements and resolved on first use, loading only the submodule that defines them (3.0's
+  own ``__init__``s already load lazily, and run). A few modules are replaced by stand-ins (``standins``);
+  the finder records each with the upstream module whose import asked for it.
 - ``KitFinder`` answers every import of Isaac Sim / Kit / USD (``omni``, ``carb``, ``pxr``, ``isaacsim``,
   ``warp`` ...) with an inert module whose attributes are inert objects, and records which upstream module
   imported what. Nothing of Kit is *called* on the generation path: the inert objects exist so that module
@@ -32,7 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-UPSTREAM_TOPS = ("isaaclab", "isaaclab_mimic", "isaaclab_tasks", "isaaclab_assets")
+UPSTREAM_TOPS = ("isaaclab", "isaaclab_mimic", "isaaclab_tasks", "isaaclab_assets")  # 2.x; 3.0: see Wheel.tops
 KIT_TOPS = ("omni", "carb", "pxr", "isaacsim", "warp", "usdrt", "Semantics", "physx", "omni_isaac", "pinocchio",
             "nvidia", "isaaclab_contrib_kit")
 
@@ -58,7 +59,7 @@ def _importer() -> str:
     fallback = "?"
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
-        if name.split(".")[0] in UPSTREAM_TOPS:
+        if name.split(".")[0].startswith("isaaclab"):
             return name
         if fallback == "?" and not name.startswith(("importlib", "tests.backends.isaaclab.harness")):
             fallback = name
@@ -73,11 +74,17 @@ class Wheel:
         self.path = path
         self.zip = zipfile.ZipFile(path)
         self.names = set(self.zip.namelist())
+        # 2.x: isaaclab/source/<pkg>/<pkg>/...; 3.0: <pkg>/... at the top of the wheel.
+        self.layout = "top-level" if "isaaclab_mimic/__init__.py" in self.names else "source"
+        self.tops = UPSTREAM_TOPS if self.layout == "source" else tuple(sorted(
+            n.split("/")[0] for n in self.names if n.count("/") == 1 and n.endswith("/__init__.py")))
         # Unpacked beside the wheel, so that upstream files have real paths (tracebacks, inspect, and
         # tools that read an installed package's sources find them); every load re-checks the hash.
         self.root = path.with_suffix("")
         if not (self.root / ".complete").is_file():
-            self.zip.extractall(self.root, [n for n in self.names if n.startswith("isaaclab/source/")])
+            keep = [n for n in self.names if n.startswith("isaaclab/source/")] if self.layout == "source" else [
+                n for n in self.names if n.split("/")[0] in self.tops]
+            self.zip.extractall(self.root, keep)
             (self.root / ".complete").write_text("ok\n")
         record = next(n for n in self.names if n.endswith(".dist-info/RECORD"))
         self.record: dict[str, str] = {}
@@ -88,8 +95,7 @@ class Wheel:
 
     def source(self, module: str) -> tuple[str, bool] | None:
         """(wheel path, is_package) of an upstream module, or None."""
-        parts = module.split(".")
-        base = f"isaaclab/source/{parts[0]}/" + "/".join(parts)
+        base = self.folder_name(module)
         if base + "/__init__.py" in self.names:
             return base + "/__init__.py", True
         if base + ".py" in self.names:
@@ -97,6 +103,11 @@ class Wheel:
         if any(n.startswith(base + "/") for n in self.names):
             return "", True  # a namespace package (a folder without __init__.py)
         return None
+
+    def folder_name(self, module: str) -> str:
+        """A module's path in the wheel, without suffix."""
+        parts = module.split(".")
+        return "/".join(parts) if self.layout == "top-level" else f"isaaclab/source/{parts[0]}/" + "/".join(parts)
 
     def file(self, name: str) -> Path:
         return self.root / name
@@ -205,6 +216,9 @@ class _UpstreamLoader(importlib.abc.Loader):
             return
         data, digest = self.finder.wheel.verified_bytes(self.path)
         self.finder.log.verified[self.path] = digest
+        stub = self.path[:-len(".py")] + ".pyi"  # 3.0: the export list its lazy_export() reads from disk
+        if stub in self.finder.wheel.names:
+            self.finder.log.verified[stub] = self.finder.wheel.verified_bytes(stub)[1]
         if self.lazy and (module.__name__ in self.finder.force_lazy or imports_only(data, self.path)):
             self.finder.log.lazy_packages.append(module.__name__)
             make_lazy(module, data, self.path)
@@ -237,7 +251,7 @@ class WheelFinder(importlib.abc.MetaPathFinder):
         self.force_lazy = set(force_lazy)
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname.split(".")[0] not in UPSTREAM_TOPS:
+        if fullname.split(".")[0] not in self.wheel.tops:
             return None
         if fullname in self.standins:
             self.log.standins.setdefault(fullname, _importer())
@@ -252,7 +266,7 @@ class WheelFinder(importlib.abc.MetaPathFinder):
             return None
         path_in_wheel, is_pkg = found
         loader = _UpstreamLoader(self, path_in_wheel, lazy=is_pkg and fullname not in self.run_inits)
-        folder = self.wheel.file(f"isaaclab/source/{fullname.split('.')[0]}/" + fullname.replace(".", "/"))
+        folder = self.wheel.file(self.wheel.folder_name(fullname))
         spec = importlib.machinery.ModuleSpec(fullname, loader, is_package=is_pkg,
                                               origin=str(self.wheel.file(path_in_wheel)) if path_in_wheel else None)
         spec.has_location = bool(path_in_wheel)
@@ -321,13 +335,14 @@ class _KitLoader(importlib.abc.Loader):
 class KitFinder(importlib.abc.MetaPathFinder):
     """Kit, USD and Isaac Sim modules, and the Isaac Lab packages that are Kit UI (``kit_upstream``)."""
 
-    def __init__(self, log: LoadLog, kit_upstream: Iterable[str] = ()) -> None:
+    def __init__(self, log: LoadLog, kit_upstream: Iterable[str] = (), real: Iterable[str] = ()) -> None:
         self.log = log
         self.kit_upstream = tuple(kit_upstream)
+        self.tops = tuple(t for t in KIT_TOPS if t not in set(real))  # ``real``: installed and used as they are
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         upstream_ui = any(fullname == k or fullname.startswith(k + ".") for k in self.kit_upstream)
-        if fullname.split(".")[0] not in KIT_TOPS and not upstream_ui:
+        if fullname.split(".")[0] not in self.tops and not upstream_ui:
             return None
         self.log.kit.setdefault(fullname, _importer())
         return importlib.machinery.ModuleSpec(fullname, _KitLoader(), is_package=True)

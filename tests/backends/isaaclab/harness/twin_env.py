@@ -8,6 +8,12 @@ recorder terms and ``HDF5DatasetFileHandler``. What is ours: the physics (one ``
 the scene views those functions read (``scene["robot"].data.joint_pos`` ...), a minimal action manager and
 the step / reset order of ``ManagerBasedRLEnv`` (record pre-step, decimated physics, observations, record
 post-step). All tensors are CPU torch.
+
+Isaac Lab 3.0 (``ManagerBasedRLEnv3``) differs at exactly this boundary, and the stand-in follows it: every
+quaternion the scene hands out (``root_quat_w``, ``root_pose`` in ``get_state``, the frame's
+``target_quat_w``) is x, y, z, w (the twin, like Isaac Lab 2.x, keeps w, x, y, z: converted here), and asset
+data are warp-backed arrays read through ``.torch`` (``cube.data.root_pos_w.torch``); the stack task's
+success also reads the cubes' ``root_lin_vel_w``.
 """
 
 from __future__ import annotations
@@ -35,10 +41,27 @@ FAULT_MESSAGE = "physics simulation view is invalid (fault injected by the test 
 # process to create the marker file named here hangs inside env.step of its second attempt, in a sleep that
 # signals do not end (Python resumes it after any handler), until it is SIGKILLed; later processes run.
 HANG_ENV = "MIMICFORGE_HARNESS_HANG_ONCE"
+# Where the env writes (on close) the twin's own cube poses, w, x, y, z as the twin keeps them, of every scene
+# read (an .npz of (reads, envs, 7) per cube): what the recorder was handed, before any conversion.
+TRACE_ENV = "MIMICFORGE_HARNESS_TRACE"
 
 
 def _t(x: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=torch.float32)
+
+
+WXYZ_TO_XYZW = [1, 2, 3, 0]
+
+
+class TorchView(torch.Tensor):
+    """A tensor that also answers ``.torch`` (Isaac Lab 3.0's asset data are warp arrays read that way);
+    operations on it give plain tensors."""
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    @property
+    def torch(self) -> torch.Tensor:
+        return self.as_subclass(torch.Tensor)
 
 
 def twin_params(cfg: Any) -> Any:
@@ -69,21 +92,29 @@ class _RobotData:
 
     @property
     def joint_pos(self) -> torch.Tensor:
-        return self._env.snapshot()["articulation"]["robot"]["joint_position"]
+        return self._env.view(self._env.snapshot()["articulation"]["robot"]["joint_position"])
 
     @property
     def joint_vel(self) -> torch.Tensor:
-        return self._env.snapshot()["articulation"]["robot"]["joint_velocity"]
+        return self._env.view(self._env.snapshot()["articulation"]["robot"]["joint_velocity"])
 
     @property
     def default_joint_pos(self) -> torch.Tensor:
         from mimicforge.backends.mujoco.params import DEFAULT_JOINT_POS
 
-        return _t(DEFAULT_JOINT_POS).repeat(self._env.num_envs, 1)
+        return self._env.view(_t(DEFAULT_JOINT_POS).repeat(self._env.num_envs, 1))
 
     @property
     def default_joint_vel(self) -> torch.Tensor:
-        return torch.zeros(self._env.num_envs, len(ARM_AND_FINGERS))
+        return self._env.view(torch.zeros(self._env.num_envs, len(ARM_AND_FINGERS)))
+
+    @property
+    def root_pos_w(self) -> torch.Tensor:
+        return self._env.view(self._env.snapshot()["articulation"]["robot"]["root_pose"][:, :3])
+
+    @property
+    def root_quat_w(self) -> torch.Tensor:
+        return self._env.view(self._env.snapshot()["articulation"]["robot"]["root_pose"][:, 3:7])
 
 
 class _Robot:
@@ -107,15 +138,19 @@ class _CubeData:
 
     @property
     def root_pos_w(self) -> torch.Tensor:
-        return self._pose()[:, :3]
+        return self._env.view(self._pose()[:, :3])
 
     @property
     def root_quat_w(self) -> torch.Tensor:
-        return self._pose()[:, 3:7]
+        return self._env.view(self._pose()[:, 3:7])
 
     @property
     def root_pose_w(self) -> torch.Tensor:
-        return self._pose()
+        return self._env.view(self._pose())
+
+    @property
+    def root_lin_vel_w(self) -> torch.Tensor:
+        return self._env.view(self._env.snapshot()["rigid_object"][self._name]["root_velocity"][:, :3])
 
 
 class _FrameData:
@@ -126,11 +161,11 @@ class _FrameData:
 
     @property
     def target_pos_w(self) -> torch.Tensor:
-        return self._env.snapshot()["ee_frame"]["target_pos_w"]
+        return self._env.view(self._env.snapshot()["ee_frame"]["target_pos_w"])
 
     @property
     def target_quat_w(self) -> torch.Tensor:
-        return self._env.snapshot()["ee_frame"]["target_quat_w"]
+        return self._env.view(self._env.snapshot()["ee_frame"]["target_quat_w"])
 
 
 class TwinScene:
@@ -214,6 +249,8 @@ class ManagerBasedRLEnv(gym.Env):
 
     is_vector_env = True
     metadata = {"render_modes": [None], "isaac_sim_version": None}
+    quat_xyzw = False  # Isaac Lab 3.0: quaternions x, y, z, w (the twin's are w, x, y, z)
+    torch_views = False  # Isaac Lab 3.0: asset data answer .torch
 
     def __init__(self, cfg: Any, render_mode: str | None = None, **kwargs: Any) -> None:
         from mimicforge.backends.mujoco.env import FrankaStackTwin
@@ -248,6 +285,8 @@ class ManagerBasedRLEnv(gym.Env):
         self._fault_after = int(os.environ.get(FAULT_ENV, "0") or 0)
         self._in_reset = False
         self._snapshot: dict[str, Any] | None = None
+        self._trace_path = os.environ.get(TRACE_ENV) or None
+        self._trace: dict[str, list[np.ndarray]] = {}
         self.obs_buf = self._observations()
         self.recorder_manager = RecorderManager(cfg.recorders, self)
 
@@ -260,12 +299,24 @@ class ManagerBasedRLEnv(gym.Env):
             for group in ("articulation", "rigid_object"):
                 tree[group] = {name: {k: torch.stack([_t(s[group][name][k]) for s in states]) for k in entity}
                                for name, entity in states[0][group].items()}
+            if self._trace_path:
+                for name, entity in tree["rigid_object"].items():
+                    self._trace.setdefault(name, []).append(entity["root_pose"].numpy().copy())
             tree["ee_frame"] = {
                 "target_pos_w": torch.stack([_t(tw.get_robot_eef_pose()[:3, 3]) for tw in self.twins]).unsqueeze(1),
                 "target_quat_w": torch.stack([_t(tw.observations()["eef_quat"]) for tw in self.twins]).unsqueeze(1),
             }
+            if self.quat_xyzw:
+                for group in ("articulation", "rigid_object"):
+                    for entity in tree[group].values():
+                        entity["root_pose"] = torch.cat([entity["root_pose"][:, :3],
+                                                         entity["root_pose"][:, 3:7][:, WXYZ_TO_XYZW]], dim=1)
+                tree["ee_frame"]["target_quat_w"] = tree["ee_frame"]["target_quat_w"][..., WXYZ_TO_XYZW]
             self._snapshot = tree
         return self._snapshot
+
+    def view(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.as_subclass(TorchView) if self.torch_views else tensor
 
     # ---------------------------------------------------------------------------------- observations
     def _observations(self) -> dict[str, Any]:
@@ -333,6 +384,8 @@ class ManagerBasedRLEnv(gym.Env):
 
     def close(self) -> None:
         if not self.closed:
+            if self._trace_path:
+                np.savez(self._trace_path, **{name: np.stack(rows) for name, rows in self._trace.items()})
             self.recorder_manager.close()
             for twin in self.twins:
                 twin.close()
@@ -341,3 +394,10 @@ class ManagerBasedRLEnv(gym.Env):
     @property
     def unwrapped(self) -> ManagerBasedRLEnv:
         return self
+
+
+class ManagerBasedRLEnv3(ManagerBasedRLEnv):
+    """STAND-IN for Isaac Lab 3.0's ``ManagerBasedRLEnv``: x, y, z, w quaternions and ``.torch`` data views."""
+
+    quat_xyzw = True
+    torch_views = True
