@@ -8,7 +8,7 @@
 # Python 3.12, so any version here is the same multi-GB CUDA build (which runs on the CPU); taking the pinned
 # one keeps the harness on what Isaac Lab 3.0 was released with. The isaaclab wheel itself is not installed
 # (the harness reads it, RECORD-checked, from .cache/isaaclab-wheels); only the pure-Python packages its
-# generation path imports are. PIP_CACHE_DIR is honoured, so CI can keep pip's cache between runs.
+# generation path imports are. MIMICFORGE_WHEEL_CACHE names the folder that keeps the torch wheels between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +31,14 @@ fi
 start=$(date +%s)
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q "$TORCH"
+# torch and its CUDA libraries (about 2.6 GB) are kept as wheels in a folder outside the checkout, so a later run
+# (CI on the same machine, a fresh clone) installs them without downloading them again.
+WHEELS=${MIMICFORGE_WHEEL_CACHE:-$HOME/.cache/mimicforge/wheels-py312}
+mkdir -p "$WHEELS"
+if ! "$VENV/bin/python" -m pip install -q --no-index --find-links "$WHEELS" "$TORCH" 2>/dev/null; then
+  "$VENV/bin/python" -m pip download -q -d "$WHEELS" "$TORCH"
+  "$VENV/bin/python" -m pip install -q --no-index --find-links "$WHEELS" "$TORCH"
+fi
 "$VENV/bin/python" -m pip install -q -e '.[sim,dev]'
 "$VENV/bin/python" -m pip install -q --no-deps dm-robotics-panda==0.4.8
 # What isaaclab 3.0's generation path imports beside torch (its own versions where the wheel pins them).
