@@ -6,8 +6,11 @@ robomimic (and torch, torchvision) are imported only here, and only when a check
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import json
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +133,15 @@ class LoadedPolicy:
 
 def load_policy(path: Path) -> LoadedPolicy:
     """Load ``path`` with robomimic's ``policy_from_checkpoint`` on the CPU; one-line ``ConfigError`` when the file
-    is not a robomimic checkpoint or its observations are not the twin's."""
+    is not a robomimic checkpoint or its observations are not the twin's.
+
+    robomimic prints notices on stdout (a macro-file warning at import, obs-key shapes while loading); they go to
+    stderr here, so ``--json`` output stays one object."""
+    with contextlib.redirect_stdout(sys.stderr):
+        return _load_policy(path)
+
+
+def _load_policy(path: Path) -> LoadedPolicy:
     require("torchvision", ROBOMIMIC_HINT)
     torch = require("torch", ROBOMIMIC_HINT)
     file_utils = require("robomimic.utils.file_utils", ROBOMIMIC_HINT)
@@ -144,8 +155,6 @@ def load_policy(path: Path) -> LoadedPolicy:
         raise ConfigError(f"{path}: a torch file but not a robomimic checkpoint (it lacks algo_name, config, "
                           "shape_metadata or model)")
     try:
-        import json
-
         config = json.loads(ckpt["config"])
         modalities = config["observation"]["modalities"]["obs"]
         shapes = ckpt["shape_metadata"]["all_shapes"]
