@@ -1,5 +1,5 @@
 """What runs without robomimic: finding checkpoints, reading what a config observes, the Wilson interval, the
-table, and the one-line install hint where robomimic is missing."""
+table, the cameras an image policy sees, and the one-line install hint where robomimic is missing."""
 
 from __future__ import annotations
 
@@ -76,3 +76,19 @@ def test_without_robomimic_evaluate_is_one_line_with_the_install_hint(cli, tmp_p
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().count("\n") == 0 and "setup-train.sh" in r.stderr and "Traceback" not in r.stderr
     assert ROBOMIMIC_HINT.split(":")[0] in r.stderr
+
+
+def test_rgb_rendered_for_a_policy_is_what_generate_records() -> None:
+    """The frames handed to an image policy come from the same Visuomotor cameras and size as ``--image-obs``."""
+    import numpy as np
+
+    from mimicforge.backends.mujoco import make_env
+    from mimicforge.backends.mujoco.params import CameraParams, TwinParams
+    from mimicforge.evaluate.rollout import observe
+
+    with make_env(TwinParams(image_obs=CameraParams(height=48, width=64))) as env:
+        env.reset(seed=3)
+        obs = observe(env, ["eef_pos"], ["table_cam", "wrist_cam"])
+        assert obs["table_cam"].shape == (48, 64, 3) and obs["table_cam"].dtype == np.uint8
+        assert np.array_equal(obs["wrist_cam"], env.render_visuomotor("wrist_cam", ["rgb"])["rgb"])
+        assert not np.array_equal(obs["table_cam"], obs["wrist_cam"])

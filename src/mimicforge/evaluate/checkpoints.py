@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import io
 import json
+import logging
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from mimicforge.datasets.image_obs import SOURCES as IMAGE_SOURCES
 from mimicforge.errors import ConfigError
 from mimicforge.extras import require
 
+log = logging.getLogger(__name__)
 ROBOMIMIC_HINT = ("evaluating policies needs robomimic 0.3.0 with torch and torchvision: run "
                   "'bash scripts/setup-train.sh' (a .venv-train with torch==2.14.1 torchvision==0.29.1 and "
                   "'pip install --no-deps robomimic==0.3.0' plus pip install 'mimicforge[evaluate]')")
@@ -135,10 +137,15 @@ def load_policy(path: Path) -> LoadedPolicy:
     """Load ``path`` with robomimic's ``policy_from_checkpoint`` on the CPU; one-line ``ConfigError`` when the file
     is not a robomimic checkpoint or its observations are not the twin's.
 
-    robomimic prints notices on stdout (a macro-file warning at import, obs-key shapes while loading); they go to
-    stderr here, so ``--json`` output stays one object."""
-    with contextlib.redirect_stdout(sys.stderr):
-        return _load_policy(path)
+    robomimic prints notices on stdout (a macro-file warning at import, obs-key shapes while loading); they are
+    logged at debug level instead (``-v`` shows them), so ``--json`` prints one object and errors stay one line."""
+    notices = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(notices):
+            return _load_policy(path)
+    finally:
+        if notices.getvalue().strip():
+            log.debug("robomimic: %s", notices.getvalue().strip())
 
 
 def _load_policy(path: Path) -> LoadedPolicy:
@@ -149,7 +156,8 @@ def _load_policy(path: Path) -> LoadedPolicy:
     try:
         ckpt = file_utils.maybe_dict_from_checkpoint(ckpt_path=str(path))
     except Exception as exc:  # torch.load's errors differ by what the file is; all mean "not a checkpoint"
-        raise ConfigError(f"{path}: not a readable robomimic checkpoint ({type(exc).__name__}: {exc}); pass the "
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(f"{path}: not a readable robomimic checkpoint ({type(exc).__name__}: {first}); pass the "
                           f"*{SUFFIX} files robomimic's train script saves under <run>/models/") from None
     if not isinstance(ckpt, dict) or not {"algo_name", "config", "shape_metadata", "model"} <= set(ckpt):
         raise ConfigError(f"{path}: a torch file but not a robomimic checkpoint (it lacks algo_name, config, "
@@ -164,5 +172,6 @@ def _load_policy(path: Path) -> LoadedPolicy:
     try:
         policy, _ = file_utils.policy_from_checkpoint(ckpt_dict=ckpt, device=torch.device("cpu"), verbose=False)
     except Exception as exc:  # robomimic raises many kinds for configs it cannot build
-        raise ConfigError(f"{path}: robomimic could not build the policy ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(f"{path}: robomimic could not build the policy ({type(exc).__name__}: {first})") from None
     return LoadedPolicy(path, epoch_of(path), spec, policy, obs_utils.process_obs, torch)
