@@ -14,7 +14,8 @@ this task uses (``bc_rnn_low_dim.json`` of the Franka stack task: ``eef_pos``, `
 
 ``--robomimic-python`` additionally trains robomimic's own BC-RNN (the task's config, cut to a few epochs)
 on one dataset in that interpreter (robomimic imports torchvision, which needs its matching torch: keep it
-in a separate environment) and reports whether it trained and its losses.
+in a separate environment) and reports whether it trained and its losses. ``bench/bc_rnn.py`` trains BC-RNN
+properly and evaluates its checkpoints with ``mimicforge evaluate``.
 """
 
 from __future__ import annotations
