@@ -182,7 +182,9 @@ def report(out_dir: Path, names: list[str], base_source: str | None) -> dict:
         train_log = out_dir / name / "train.log"
         minutes = [float(m) for m in re.findall(r'"Time_Epoch": ([0-9.eE+-]+)', train_log.read_text())] \
             if train_log.is_file() else []
-        last_epoch = max((e["epoch"] or 0 for e in evals), default=0)
+        epochs = [int(m.group(1)) for e in events if e["event"] == "checkpoint"
+                  for m in [re.search(r"epoch_(\d+)", Path(e["path"]).name)] if m]
+        last_epoch = max(epochs, default=0)  # the last checkpoint written, evaluated or not
         result["sets"][name] = {
             "dataset": start.get("dataset"), "demos": start.get("demos"), "epochs_planned": start.get("epochs"),
             "budget": {"epochs_trained": last_epoch, "gradient_steps": last_epoch * 100,
