@@ -28,8 +28,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     bar: Any = None
     show = sys.stderr.isatty() and not args.no_progress
 
+    stacked = 0
+
     def on_start(path: Path, index: int) -> None:
-        nonlocal bar
+        nonlocal bar, stacked
+        stacked = 0
         if bar is not None:
             bar.close()
         if show:
@@ -38,22 +41,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             bar = tqdm(total=episodes, desc=f"{path.name}", unit="ep", file=sys.stderr, leave=False)
             bar.set_postfix(stacked=0)
 
-    stacked = {"n": 0}
-
-    def on_episode_count(ep: Any) -> None:
-        stacked["n"] += int(ep.success)
+    def on_episode(ep: Any) -> None:
+        nonlocal stacked
+        stacked += int(ep.success)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(stacked=stacked["n"])
-
-    def on_start_count(path: Path, index: int) -> None:
-        stacked["n"] = 0
-        on_start(path, index)
+            bar.set_postfix(stacked=stacked)
 
     seed = DEFAULT_SEED if args.seed is None else args.seed
     try:
         result = evaluate(args.checkpoints, episodes=episodes, seed=seed, horizon=horizon, video=video,
-                          video_dir=args.video_dir, on_start=on_start_count, on_episode=on_episode_count)
+                          video_dir=args.video_dir, on_start=on_start, on_episode=on_episode)
     finally:
         if bar is not None:
             bar.close()

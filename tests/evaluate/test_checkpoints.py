@@ -92,3 +92,10 @@ def test_rgb_rendered_for_a_policy_is_what_generate_records() -> None:
         assert obs["table_cam"].shape == (48, 64, 3) and obs["table_cam"].dtype == np.uint8
         assert np.array_equal(obs["wrist_cam"], env.render_visuomotor("wrist_cam", ["rgb"])["rgb"])
         assert not np.array_equal(obs["table_cam"], obs["wrist_cam"])
+
+
+@pytest.mark.parametrize("flag, value", [("--episodes", "0"), ("--horizon", "-5"), ("--video", "-1")])
+def test_bad_counts_are_one_line_before_anything_loads(cli, tmp_path: Path, flag: str, value: str) -> None:
+    r = cli("evaluate", str(tmp_path / "missing.pth"), flag, value)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and f"{flag} {value}" in r.stderr
