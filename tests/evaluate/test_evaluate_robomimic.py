@@ -109,31 +109,40 @@ def test_a_policy_observing_a_key_the_twin_lacks_is_one_line(cli, run_dir: Path,
     assert r.stderr.strip().count("\n") == 0 and "'robot0_eef_pos'" in r.stderr and "eef_pos" in r.stderr
 
 
+IMAGE_POLICY = """
+import sys
+import torch
+from robomimic.algo import algo_factory
+from robomimic.config import config_factory
+from robomimic.utils import obs_utils, train_utils
+
+config = config_factory("bc")
+with config.values_unlocked():
+    config.observation.modalities.obs.low_dim = ["eef_pos", "gripper_pos"]
+    config.observation.modalities.obs.rgb = ["table_cam", "wrist_cam"]
+    config.algo.rnn.enabled = True
+    config.algo.rnn.hidden_dim = 16
+    config.algo.rnn.horizon = 10
+    config.train.cuda = False
+obs_utils.initialize_obs_utils_with_config(config)
+shapes = {"eef_pos": [3], "gripper_pos": [2], "table_cam": [3, 64, 80], "wrist_cam": [3, 64, 80]}
+model = algo_factory("bc", config, obs_key_shapes=shapes, ac_dim=7, device=torch.device("cpu"))
+train_utils.save_model(model=model, config=config, env_meta={"env_name": "stack", "type": 2, "env_kwargs": {}},
+                       shape_meta={"all_shapes": shapes, "all_obs_keys": list(shapes), "ac_dim": 7,
+                                   "use_images": True}, ckpt_path=sys.argv[1])
+"""
+
+
 def test_an_image_policy_gets_the_visuomotor_cameras_at_its_trained_size(cli, tmp_path: Path) -> None:
     """An untrained BC-RNN on ``table_cam`` + ``wrist_cam`` (robomimic's default ResNet18 visual core) saved by
-    robomimic's own ``save_model`` at 64 x 80: the twin renders both cameras at that size and the policy acts."""
-    import torch
-    from robomimic.algo import algo_factory
-    from robomimic.config import config_factory
-    from robomimic.utils import obs_utils, train_utils
-
-    config = config_factory("bc")
-    with config.values_unlocked():
-        config.observation.modalities.obs.low_dim = ["eef_pos", "gripper_pos"]
-        config.observation.modalities.obs.rgb = ["table_cam", "wrist_cam"]
-        config.algo.rnn.enabled = True
-        config.algo.rnn.hidden_dim = 16
-        config.algo.rnn.horizon = 10
-        config.train.cuda = False
-    obs_utils.initialize_obs_utils_with_config(config)
-    shapes = {"eef_pos": [3], "gripper_pos": [2], "table_cam": [3, 64, 80], "wrist_cam": [3, 64, 80]}
-    model = algo_factory("bc", config, obs_key_shapes=shapes, ac_dim=7, device=torch.device("cpu"))
+    robomimic's own ``save_model`` at 64 x 80: the twin renders both cameras at that size and the policy acts.
+    Built in a subprocess: torchvision's import of triton crashed in a process that had already rendered with
+    MuJoCo's EGL context (``evaluate`` itself loads policies before it builds the twin)."""
     ckpt = tmp_path / "image_policy.pth"
-    train_utils.save_model(model=model, config=config, env_meta={"env_name": "stack", "type": 2, "env_kwargs": {}},
-                           shape_meta={"all_shapes": shapes, "all_obs_keys": list(shapes), "ac_dim": 7,
-                                       "use_images": True}, ckpt_path=str(ckpt))
+    proc = subprocess.run([sys.executable, "-c", IMAGE_POLICY, str(ckpt)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     r = cli("evaluate", str(ckpt), "--json", "--episodes", "1", "--horizon", "3")
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)["checkpoints"][0]
     assert row["episodes"] == 1 and row["mean_length"] == 3.0
-
