@@ -14,14 +14,14 @@ this task uses (``bc_rnn_low_dim.json`` of the Franka stack task: ``eef_pos``, `
 
 ``--robomimic-python`` additionally trains robomimic's own BC-RNN (the task's config, cut to a few epochs)
 on one dataset in that interpreter (robomimic imports torchvision, which needs its matching torch: keep it
-in a separate environment) and reports whether it trained and its losses.
+in a separate environment) and reports whether it trained and its losses. ``bench/bc_rnn.py`` trains BC-RNN
+properly and evaluates its checkpoints with ``mimicforge evaluate``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import subprocess
 import sys
@@ -31,6 +31,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from mimicforge.evaluate import wilson
 
 OBS_KEYS = ("eef_pos", "eef_quat", "gripper_pos", "object")
 
@@ -125,13 +127,6 @@ def evaluate(policy: Policy, episodes: int, max_steps: int, seed: int) -> dict:
             "interval_95": wilson(successes, episodes),
             "mean_steps_to_success": round(float(np.mean(lengths)), 1) if lengths else None,
             "subtask_signals_reached": stages}
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
 
 
 def robomimic_run(python: str, dataset: Path, epochs: int, timeout: float) -> dict:

@@ -381,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_parser(sub, _Parser)
 
+    from mimicforge.cli_evaluate import add_evaluate_parser
+
+    add_evaluate_parser(sub, add_command)
+
     from mimicforge.container.command import add_arguments as container_arguments
 
     p = add("container", cmd_container, "Check, build and run the Docker images through the Docker SDK.")
