@@ -195,3 +195,20 @@ def test_generate_help_is_in_sections_and_states_the_precedence():
     text = " ".join(gen.format_help().split())
     assert order in text
     assert order in " ".join(sub.choices["config"].format_help().split())
+
+
+def test_help_of_the_cli_and_of_every_command_renders():
+    """argparse expands ``%`` in help texts only when the help is shown: render all of it, every command."""
+    import argparse
+
+    from mimicforge.cli import build_parser
+
+    parser = build_parser()
+    assert "evaluate" in parser.format_help() and "export" in parser.format_help()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(subs.choices) >= 12
+    for name, sub in subs.choices.items():
+        assert sub.format_help(), name
+        for nested in (a for a in sub._actions if isinstance(a, argparse._SubParsersAction)):
+            for inner in nested.choices.values():
+                assert inner.format_help()

@@ -71,7 +71,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def add_evaluate_parser(sub: Any, add_command: Any) -> None:
     p = add_command(sub, "evaluate", cmd_evaluate,
-                    "Roll robomimic checkpoints out in the twin: success with 95 % intervals, subtask progress.")
+                    "Roll robomimic checkpoints out in the twin: success with 95 %% intervals, subtask progress.")
     p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
                    help="robomimic .pth files, glob patterns, or training run folders (every .pth below)")
     p.add_argument("--episodes", type=int, default=50, help="rollouts per checkpoint (default 50)")
