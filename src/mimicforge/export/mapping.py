@@ -183,16 +183,16 @@ def _rgb_obs_cameras(obs: h5py.Group) -> list[str]:
     return out
 
 
-def _folder_cameras(output_dir: Path, demo_index: int, candidates: Sequence[str]) -> list[str]:
-    from mimicforge.outputs import image_dir
+def _folder_cameras(output_dir: Path, dataset: Path, demo_index: int, candidates: Sequence[str]) -> list[str]:
+    from mimicforge.outputs import demo_frames_dir
 
-    return [c for c in candidates if image_dir(output_dir, c, "rgb", demo_index).is_dir()]
+    return [c for c in candidates if demo_frames_dir(output_dir, dataset, c, "rgb", demo_index).is_dir()]
 
 
-def _folder_frame_count(output_dir: Path, camera: str, demo_index: int) -> int:
+def _folder_frame_count(output_dir: Path, dataset: Path, camera: str, demo_index: int) -> int:
     from mimicforge.media.sources import FolderSource
 
-    return FolderSource(output_dir, camera, demo_index).count("rgb")
+    return FolderSource(output_dir, dataset, camera, demo_index).count("rgb")
 
 
 def plan_export(dataset: str | os.PathLike[str], *, task: str | None = None, demos: str | None = None,
@@ -301,11 +301,11 @@ def _plan_images(path: Path, r: DatasetReader, demos: Sequence[str], lengths: Se
                     raise DatasetFormatError(f"{path}: {name}/obs/{cam} frames are {shape[0]}x{shape[1]}, "
                                              f"{demos[0]}'s are {shapes[cam][0]}x{shapes[cam][1]}; one size per camera")
         return ("obs" if cams else "none"), shapes, None
-    # folders: <camera>_rgb/demo_k/step_t.png of the run that wrote the dataset, found through outputs.image_dir
+    # folders: the dataset's own <camera>_rgb/demo_k/step_t.png, found through outputs.demo_frames_dir
     indices = [layout.demo_index(n) for n in demos]
     candidates = list(dict.fromkeys([*(spec.cameras if spec is not None else ()), "table_cam", "wrist_cam",
                                      "table_high_cam"]))
-    cams = list(wanted) if wanted is not None else _folder_cameras(output_dir, indices[0], candidates)  # type: ignore[arg-type]
+    cams = list(wanted) if wanted is not None else _folder_cameras(output_dir, path, indices[0], candidates)  # type: ignore[arg-type]
     if not cams:
         if images == "auto":
             return "none", {}, None
@@ -317,13 +317,13 @@ def _plan_images(path: Path, r: DatasetReader, demos: Sequence[str], lengths: Se
     shapes = {}
     for name, k, t in zip(demos, indices, lengths, strict=True):
         for cam in cams:
-            n = _folder_frame_count(output_dir, cam, k)  # type: ignore[arg-type]
+            n = _folder_frame_count(output_dir, path, cam, k)  # type: ignore[arg-type]
             if n < t:
                 raise DatasetFormatError(f"image folder {cam}_rgb for {name} under {output_dir} has {n} frames, the "
                                          f"demo {t} steps; pass --output-dir of the run that wrote {path.name}, or "
                                          "--images none")
     for cam in cams:
-        frame = FolderSource(output_dir, cam, indices[0]).frame("rgb", 0)  # type: ignore[arg-type]
+        frame = FolderSource(output_dir, path, cam, indices[0]).frame("rgb", 0)  # type: ignore[arg-type]
         shapes[cam] = (int(frame.shape[0]), int(frame.shape[1]), 3)
     return "folders", shapes, output_dir
 
@@ -366,7 +366,7 @@ def iter_images(f: h5py.File, plan: Plan, name: str, camera: str, length: int) -
 
     k = layout.demo_index(name)
     assert plan.output_dir is not None and k is not None
-    src = FolderSource(plan.output_dir, camera, k)
+    src = FolderSource(plan.output_dir, plan.source, camera, k)
     expected = plan.features[f"observation.images.{camera}"].shape
     for t in range(length):
         frame = np.asarray(src.frame("rgb", t), dtype=np.uint8)
