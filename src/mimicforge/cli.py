@@ -273,6 +273,14 @@ def add_command(sub: Any, name: str, func: Command, help_text: str) -> argparse.
     return p
 
 
+def add_group(sub: Any, name: str, help_text: str, dest: str, metavar: str, parser_class: type) -> Any:
+    """A command ``name`` on ``sub`` whose own subcommands (required) go on the returned subparsers."""
+    top = sub.add_parser(name, help=help_text, description=help_text)
+    group = top.add_subparsers(dest=dest, metavar=metavar, parser_class=parser_class)
+    group.required = True
+    return group
+
+
 PRECEDENCE = "flags > environment > --config file > saved run settings (on --resume) > defaults"
 MIMICGEN_KEYS = ("select_source", "selection_strategy", "nn_k", "action_noise", "num_interpolation_steps")
 

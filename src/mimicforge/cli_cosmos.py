@@ -107,12 +107,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def add_cosmos_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     """Register ``cosmos`` and its subcommands on the top-level subparsers ``sub``."""
-    text = "Shaded segmentation and Cosmos Transfer inputs, submission and ingestion."
-    top = sub.add_parser("cosmos", help=text, description=text)
-    cs = top.add_subparsers(dest="cosmos_command", metavar="STEP", parser_class=parser_class)
-    cs.required = True
+    from mimicforge.cli import add_command, add_group
 
-    from mimicforge.cli import add_command
+    cs = add_group(sub, "cosmos", "Shaded segmentation and Cosmos Transfer inputs, submission and ingestion.",
+                   "cosmos_command", "STEP", parser_class)
 
     def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
         return add_command(cs, name, func, help_text)

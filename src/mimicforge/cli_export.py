@@ -106,14 +106,12 @@ def cmd_lerobot(args: argparse.Namespace) -> int:
 
 def add_export_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     """Register ``export`` and its formats on the top-level subparsers ``sub``."""
-    from mimicforge.cli import add_command
+    from mimicforge.cli import add_command, add_group
     from mimicforge.export.lerobot import VIDEO_CODECS
     from mimicforge.export.mapping import DEFAULT_STATE_KEYS, IMAGE_SOURCES
 
-    text = "Write generated demos in other ecosystems' dataset formats."
-    top = sub.add_parser("export", help=text, description=text)
-    formats = top.add_subparsers(dest="export_format", metavar="FORMAT", parser_class=parser_class)
-    formats.required = True
+    formats = add_group(sub, "export", "Write generated demos in other ecosystems' dataset formats.",
+                        "export_format", "FORMAT", parser_class)
 
     p = add_command(formats, "lerobot", cmd_lerobot,
                     "A LeRobot v3.0 dataset, written with LeRobot's own API (extra 'lerobot': lerobot 0.4.4).")
