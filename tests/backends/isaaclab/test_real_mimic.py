@@ -90,7 +90,7 @@ def test_standalone_generates_with_the_real_env_loop(wheel, tmp_path, real_datas
     assert all(r["engine"] == "isaaclab" and r["steps"] > 100 for r in records)
     v = subprocess.run([sys.executable, "-m", "mimicforge", "validate", str(out)], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(REPO / "src")}, timeout=120)
-    assert v.returncode == 0 and "valid (2 demos" in v.stdout, v.stdout + v.stderr
+    assert v.returncode == 0 and "valid training data (2 demos" in v.stdout, v.stdout + v.stderr
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".gen.isaaclab")]  # staging removed
 
 

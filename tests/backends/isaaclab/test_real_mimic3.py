@@ -127,7 +127,7 @@ def test_standalone_writes_a_format_1_xyzw_dataset_that_3_0_reads_back(python3, 
     assert validate(out) == []
     v = subprocess.run([sys.executable, "-m", "mimicforge", "validate", str(out)], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(REPO / "src")}, timeout=120)
-    assert v.returncode == 0 and "valid (2 demos" in v.stdout, v.stdout + v.stderr
+    assert v.returncode == 0 and "valid training data (2 demos" in v.stdout, v.stdout + v.stderr
     with h5py.File(out, "r") as f:
         assert int(f.attrs["format_version"]) == 1  # Isaac Lab 3.0's marker for x, y, z, w
         assert json.loads(f["data"].attrs["env_args"])["env_name"] == ENV_NAME

@@ -10,6 +10,7 @@ path imports (``isaaclab_mimic.datagen``, ``isaaclab.utils.math``, ``isaaclab.ut
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -35,13 +36,22 @@ STANDINS = (
 KIT_UPSTREAM = ("isaaclab.envs.ui", "isaaclab.ui")
 
 
-def build_env_module(module: ModuleType) -> None:
-    from tests.backends.isaaclab.harness.twin_env import ManagerBasedRLEnv
+def env_module_builder(env_class: str) -> Callable[[ModuleType], None]:
+    """The stand-in ``isaaclab.envs.manager_based_rl_env`` whose env is ``twin_env.<env_class>``."""
 
-    module.ManagerBasedRLEnv = ManagerBasedRLEnv  # type: ignore[attr-defined]
-    module.ManagerBasedEnv = ManagerBasedRLEnv  # type: ignore[attr-defined]
-    module.VecEnvStepReturn = tuple  # type: ignore[attr-defined]
-    module.VecEnvObs = dict  # type: ignore[attr-defined]
+    def build(module: ModuleType) -> None:
+        from tests.backends.isaaclab.harness import twin_env
+
+        env = getattr(twin_env, env_class)
+        module.ManagerBasedRLEnv = env  # type: ignore[attr-defined]
+        module.ManagerBasedEnv = env  # type: ignore[attr-defined]
+        module.VecEnvStepReturn = tuple  # type: ignore[attr-defined]
+        module.VecEnvObs = dict  # type: ignore[attr-defined]
+
+    return build
+
+
+build_env_module = env_module_builder("ManagerBasedRLEnv")
 
 
 class HarnessApp:
@@ -109,13 +119,7 @@ STANDINS_3 = (
 KIT_UPSTREAM_3 = KIT_UPSTREAM
 
 
-def build_env_module_3(module: ModuleType) -> None:
-    from tests.backends.isaaclab.harness.twin_env import ManagerBasedRLEnv3
-
-    module.ManagerBasedRLEnv = ManagerBasedRLEnv3  # type: ignore[attr-defined]
-    module.ManagerBasedEnv = ManagerBasedRLEnv3  # type: ignore[attr-defined]
-    module.VecEnvStepReturn = tuple  # type: ignore[attr-defined]
-    module.VecEnvObs = dict  # type: ignore[attr-defined]
+build_env_module_3 = env_module_builder("ManagerBasedRLEnv3")
 
 
 class KitRuntime:
