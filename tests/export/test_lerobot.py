@@ -188,7 +188,7 @@ def test_image_folders_become_videos(folder_dataset, tmp_path) -> None:
     for name, actions in zip(want["names"], want["action"], strict=True):
         t = len(actions)
         for cam in ("table_cam", "table_high_cam"):
-            src = FolderSource(images, cam, int(name.removeprefix("demo_")))
+            src = FolderSource(images, dataset, cam, int(name.removeprefix("demo_")))
             source = [src.frame("rgb", s) for s in range(t)]
             assert decoded_error(ds, f"observation.images.{cam}", source, [0, t // 2, t - 1], offset) <= VIDEO_TOLERANCE
         offset += t
