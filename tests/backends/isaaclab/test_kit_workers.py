@@ -83,8 +83,9 @@ def shard_records(out: Path, worker: int) -> int:
 def test_two_kit_workers_survive_three_sigkills_with_exactly_n_distinct_demos(wheel, tmp_path, real_dataset):
     """One Kit worker is SIGKILLed three times (MAX_RESTARTS=3 allows exactly that): first at a random moment
     after the start (Kit starting up or the first attempt), then twice at a random moment after it has finished
-    an attempt since its restart (mid-attempt, exporting, collecting into its shard)."""
-    n = 8
+    an attempt since its restart (mid-attempt, exporting, collecting into its shard). The goal is large enough
+    that the other worker cannot reach it alone before the third kill (about 12 demos a minute on a quiet machine)."""
+    n = 24
     run = Standalone(tmp_path, real_dataset, "--workers", "2", "--num-trials", str(n), "--json", *PER_TRIAL)
     rng = random.Random(21)
     worker = rng.choice([0, 1])
