@@ -11,7 +11,7 @@ from mimicforge.backends.isaaclab import driver, kit, workers
 from mimicforge.config import RunConfig, from_toml_text, load_config, to_toml
 from mimicforge.datasets import DatasetWriter
 from mimicforge.errors import ConfigError, MimicforgeError
-from mimicforge.outputs import OutputPaths
+from mimicforge.outputs import OutputPaths, dataset_images
 from mimicforge.run import kit_workers
 
 pytestmark = pytest.mark.timeout(120)
@@ -61,7 +61,10 @@ def test_each_kit_worker_gets_its_shard_continued_as_one_process(real_dataset, t
                                      "on_existing": "overwrite", "engine": "isaaclab"})
     shard = kit_workers.shard_settings(cfg, 2, None)
     assert shard.generation.output_file == tmp_path / "gen.shards" / "worker_2.hdf5"
-    assert shard.cameras.output_dir == tmp_path / "out" / ".gen.shards" / "worker_2"
+    # frames staged in the dataset's own image folder: <output_dir>/gen/.shards/worker_2 (the shard's own folder)
+    assert shard.cameras.output_dir == tmp_path / "out" / "gen" / ".shards"
+    assert dataset_images(shard.cameras.output_dir, shard.generation.output_file) == (
+        tmp_path / "out" / "gen" / ".shards" / "worker_2")
     assert (shard.workers.workers, shard.workers.ray, shard.on_existing) == (1, False, "resume")
     assert shard.generation.num_trials == 7  # until stopped: the supervisor stops it at the run's goal
     assert kit_workers.shard_settings(cfg, 2, 3).generation.num_trials == 3  # a quota (attempts, or a Ray task)
