@@ -113,6 +113,15 @@ def layers_holding(image_tar: Path, secret: bytes) -> list[str]:
     return found
 
 
+def checkout_copy_ignore(folder: str, names: list[str]) -> list[str]:
+    """What a copy of the checkout leaves out: git, venvs and caches anywhere; the data volumes only at the top
+    (``src/mimicforge/datasets`` is the package's own module)."""
+    skip = {".git", ".cache", "__pycache__", ".pytest_cache"}
+    if Path(folder).resolve() == REPO.resolve():
+        skip |= {"datasets", "output"}
+    return [n for n in names if n in skip or n.startswith(".venv")]
+
+
 @pytest.mark.docker
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
@@ -124,8 +133,7 @@ def test_isaaclab_image_layers_hold_no_env_file(tmp_path):
         pytest.skip(f"no wheelhouse {state['wheelhouse']} (.ci/docker.sh start makes it)")
     # a checkout as a user has it: a .env with the Jupyter token, a dataset and a notebook holding it too
     context = tmp_path / "checkout"
-    shutil.copytree(REPO, context, ignore=shutil.ignore_patterns(".git", ".venv*", ".cache", "__pycache__",
-                                                                 ".pytest_cache", "datasets", "output"))
+    shutil.copytree(REPO, context, ignore=checkout_copy_ignore)
     shutil.copytree(wheelhouse, context / state["wheelhouse"])
     for name in (".env", "datasets/secret.hdf5", "notebook/out.txt", "src/mimicforge/.env"):
         (context / name).parent.mkdir(parents=True, exist_ok=True)
