@@ -31,7 +31,7 @@ def test_isaac_parity_finds_the_harness_without_pythonpath(tmp_path):
     """The Isaac Lab side of bench/isaac_parity.py runs on the tests' harness: its environment is built without
     the checkout on PYTHONPATH (a fresh clone's ``python bench/isaac_parity.py``)."""
     code = ("import json, runpy, sys; m = runpy.run_path(sys.argv[1]); "
-            "print(json.dumps(m['harness_env']({'PATH': '/usr/bin'})))")
+            "print(json.dumps(m['harness_env']('2.3.2.post1', {'PATH': '/usr/bin'})[1]))")
     r = subprocess.run([sys.executable, "-c", code, str(REPO / "bench" / "isaac_parity.py")], capture_output=True,
                        text=True, cwd=tmp_path, env=_env(), timeout=300)
     assert r.returncode == 0, r.stderr

@@ -74,10 +74,12 @@ def _keys(path):
 
 
 def test_one_process_run_honours_the_stall_timeout(cli, real_dataset, tmp_path):
-    """STALL_TIMEOUT was ignored by the one-process loop; no attempt of the twin finishes within a second."""
+    """STALL_TIMEOUT was ignored by the one-process loop. With two cameras rendering four modalities at every step
+    (several CPU seconds a demo), no attempt of the twin finishes within the 1 s limit."""
     out = tmp_path / "gen.hdf5"
     r = cli("generate", "--input", str(real_dataset), "--output", str(out), "--num-trials", "5",
-            "--stall-timeout", "1")
+            "--stall-timeout", "1", "--cameras", "table_cam,table_high_cam",
+            "--modalities", "rgb,depth,normals,semantic_segmentation", "--output-dir", str(tmp_path / "output"))
     assert r.returncode == 1, r.stderr[-2000:]
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("mimicforge: error: no generation attempt finished in 1 s"), last
