@@ -32,7 +32,18 @@ unavailable() {
 
 docker_cmd() { DOCKER_HOST=$SOCKET docker "$@"; }
 
+# Images a rebuild replaced (untagged) and the build cache: the data root outlives the run, and without this
+# each run on the same machine leaves several GB behind.
+prune() {
+  docker_cmd info >/dev/null 2>&1 || return 0
+  docker_cmd container prune -f >/dev/null 2>&1
+  docker_cmd image prune -f >/dev/null 2>&1
+  docker_cmd builder prune -af >/dev/null 2>&1
+  log "pruned: $(docker_cmd system df --format '{{.Type}} {{.Size}}' 2>/dev/null | tr '\n' ' ')"
+}
+
 stop() {
+  prune
   if [ -f "$RUN_DIR/docker.pid" ]; then
     local pid
     pid=$(cat "$RUN_DIR/docker.pid")
@@ -166,6 +177,7 @@ case "${1:-start}" in
     mkdir -p "$STATE"
     install_packages
     start_dockerd
+    prune
     base_image
     wheelhouse
     isaaclab_wheelhouse
