@@ -1,5 +1,6 @@
 """The edges of a run, through the real command: a sharded resume of a file other tools made, a second run on a
-running output, the one-process stall limit (a run frozen for real), a refused run, and image folders that belong to their dataset."""
+running output, the one-process stall limit (a run frozen for real), a refused run, and image folders that belong
+to their dataset."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def test_one_process_run_honours_the_stall_timeout(real_dataset, tmp_path):
     run = Run(real_dataset, out, "--num-trials", "100000", "--stall-timeout", "1")
     try:
         for _ in range(8):
-            if run.proc.poll() is not None:  # a loaded machine: the first attempt, start-up included, took > 1 s
+            if run.proc.poll() is not None:  # stalled already: the first attempt, start-up included, took > 1 s
                 break
             run.proc.send_signal(signal.SIGSTOP)
             time.sleep(2.5)
