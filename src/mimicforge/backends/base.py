@@ -86,6 +86,25 @@ class MimicEnv(Protocol):
         """Release renderers and other resources. Idempotent."""
 
 
+@runtime_checkable
+class RowRecorded(Protocol):
+    """What a backend may add to ``MimicEnv`` so that recording a step costs two references: its observation
+    and its state each as one flat row, turned into trees once per episode. The trees must equal the ones
+    ``observations()`` and ``get_state()`` give step by step."""
+
+    def observation_row(self) -> np.ndarray:
+        """The current observation as one row (a new array after every step and reset)."""
+
+    def observations_from_rows(self, rows: np.ndarray) -> Tree:
+        """(T, n) observation rows -> ``{key: (T, ...)}``."""
+
+    def state_row(self) -> np.ndarray:
+        """The current state as one new flat row."""
+
+    def states_from_rows(self, rows: np.ndarray) -> Tree:
+        """(T, n) state rows -> a state tree with T rows per leaf."""
+
+
 def state_at(states: Tree, t: int) -> Tree:
     """Row ``t`` of a recorded state tree (``initial_state`` has one row, ``states`` one per step)."""
     return {k: state_at(v, t) if isinstance(v, Mapping) else np.asarray(v)[t] for k, v in states.items()}
@@ -116,10 +135,11 @@ class EpisodeRecorder:
         self.env = env
         self.datagen_info = datagen_info
         self.processed_actions = processed_actions
+        self._rows = isinstance(env, RowRecorded)
         self._initial: Tree | None = None
-        self._obs: list[Tree] = []
+        self._obs: list[Any] = []  # observation trees, or rows where the env records rows (``RowRecorded``)
         self._actions: list[np.ndarray] = []
-        self._states: list[Tree] = []
+        self._states: list[Any] = []
         self._processed: list[np.ndarray] = []
         self._info: list[Tree] = []
 
@@ -141,7 +161,7 @@ class EpisodeRecorder:
             raise RuntimeError("EpisodeRecorder.start() must be called after reset")
         env = self.env
         action = np.asarray(action, dtype=np.float32)
-        self._obs.append(dict(env.observations()))
+        self._obs.append(env.observation_row() if self._rows else dict(env.observations()))
         self._actions.append(action)
         if self.datagen_info:
             self._info.append({
@@ -151,7 +171,7 @@ class EpisodeRecorder:
                 "subtask_term_signals": {k: np.bool_(v) for k, v in env.get_subtask_term_signals().items()},
             })
         obs = env.step(action)
-        self._states.append(env.get_state())
+        self._states.append(env.state_row() if self._rows else env.get_state())
         if self.processed_actions:
             self._processed.append(env.processed_action())
         return obs
@@ -160,14 +180,18 @@ class EpisodeRecorder:
         """The recorded episode as a tree for ``DatasetWriter.write_demo``."""
         if self._initial is None or not self._actions:
             raise RuntimeError("no steps recorded")
-        obs = _stack_rows(self._obs)
+        if self._rows:
+            obs = self.env.observations_from_rows(np.stack(self._obs))  # type: ignore[attr-defined]
+            states = self.env.states_from_rows(np.stack(self._states))  # type: ignore[attr-defined]
+        else:
+            obs, states = _stack_rows(self._obs), _stack_rows(self._states)
         if self.datagen_info:
             obs["datagen_info"] = _stack_rows(self._info)
         ep: Tree = {
             "actions": np.stack(self._actions),
             "initial_state": _one_row(self._initial),
             "obs": obs,
-            "states": _stack_rows(self._states),
+            "states": states,
         }
         if self.processed_actions:
             ep["processed_actions"] = np.stack(self._processed)

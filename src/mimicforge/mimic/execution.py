@@ -37,8 +37,8 @@ import numpy as np
 
 from mimicforge.geometry import (
     axis_angle_to_mat,
-    mat_to_axis_angle,
     pose_inv,
+    relative_axis_angle,
     rotation_angle,
 )
 from mimicforge.mimic.poses import interpolate_poses
@@ -180,7 +180,7 @@ def lead_target(eef: np.ndarray, target: np.ndarray, refine: Refinements) -> np.
     if norm > refine.lead_max_position:
         delta *= refine.lead_max_position / norm
     # One rotation per step: the scalar paths (same rules as the batched ones, a tenth of their cost).
-    turn = mat_to_axis_angle(target[:3, :3] @ eef[:3, :3].T) * refine.lead_gain
+    turn = np.array(relative_axis_angle(target[:3, :3], eef[:3, :3])) * refine.lead_gain
     angle = float(np.linalg.norm(turn))
     if angle > refine.lead_max_rotation:
         turn *= refine.lead_max_rotation / angle

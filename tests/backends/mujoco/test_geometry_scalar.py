@@ -62,3 +62,20 @@ def test_yaw_quat_is_isaacs_euler_convention() -> None:
     m = r.quat_to_mat(q)
     assert math.isclose(math.atan2(m[1, 0], m[0, 0]), 0.7, abs_tol=1e-12)
     np.testing.assert_allclose(m[:, 2], [0, 0, 1], atol=1e-12)
+
+
+@pytest.mark.parametrize("angle", [0.0, 1e-9, 1e-4, 0.7, 2.0, math.pi - 1e-6, math.pi])
+def test_relative_axis_angle_is_the_products_rotation_vector(quats: np.ndarray, angle: float) -> None:
+    """``relative_axis_angle(a, b)`` (the per-step controllers' fused path) is the rotation vector of
+    ``a @ b.T``, computed by the batched path, for turns from none to a half turn (every Shepperd branch)."""
+    rng = np.random.default_rng(1)
+    for q in quats:
+        b = r.quat_to_mat(q)
+        axis = rng.normal(size=3)
+        turn = axis / np.linalg.norm(axis) * angle
+        a = r.axis_angle_to_matrix(turn) @ b
+        got = np.array(r.relative_axis_angle(a, b))
+        np.testing.assert_allclose(r.axis_angle_to_matrix(got), a @ b.T, atol=1e-9)
+        if angle < math.pi - 1e-3:  # at a half turn +v and -v are the same rotation
+            np.testing.assert_allclose(got, r.matrix_to_axis_angle(a @ b.T), atol=1e-9)
+            np.testing.assert_allclose(got, turn, atol=1e-7)

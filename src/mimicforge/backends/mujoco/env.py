@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mimicforge.backends.base import Tree
+from mimicforge.backends.base import Tree, state_at
 from mimicforge.backends.mujoco import deps, scene
 from mimicforge.backends.mujoco.ik import DifferentialIK
 from mimicforge.backends.mujoco.params import (
@@ -29,8 +29,8 @@ from mimicforge.backends.mujoco.params import (
 )
 from mimicforge.geometry import (
     axis_angle_to_mat,
-    mat_to_axis_angle,
     quat_to_mat,
+    relative_axis_angle,
     yaw_quat,
 )
 from mimicforge.backends.mujoco.signals import cubes_stacked, subtask_signals
@@ -263,7 +263,7 @@ class FrankaStackTwin:
             self._stage_compiled(self._last_action, *self._stage_args)
         else:
             self._stage_numpy()
-        obs = self._stage.astype(np.float32)
+        obs = self._obs_row = self._stage.astype(np.float32)
         self._obs = {name: obs[part] for name, part in self._obs_slices}
         self._cube_poses = self._signals = self._success = None
 
@@ -293,23 +293,40 @@ class FrankaStackTwin:
         return self._obs
 
     def get_state(self) -> Tree:
+        return state_at(self.states_from_rows(self.state_row()[None]), 0)
+
+    # ------------------------------------------------------------------------------------ recorded rows
+    def observation_row(self) -> np.ndarray:
+        """The observation as one float32 row (a new array every step; ``observations()`` are its slices)."""
+        return self._obs_row
+
+    def observations_from_rows(self, rows: np.ndarray) -> Tree:
+        return {name: rows[:, part] for name, part in self._obs_slices}
+
+    def state_row(self) -> np.ndarray:
+        """The state as one flat row: qpos, qvel and the cubes' rotation matrices (MuJoCo's ``xmat``, the
+        normalized quaternion's matrix), so that a step records one copy and ``states_from_rows`` builds the
+        trees of a whole episode at once."""
         d = self.data
+        return np.concatenate((d.qpos, d.qvel, self._cube_xmat.reshape(-1)))
+
+    def states_from_rows(self, rows: np.ndarray) -> Tree:
+        rows = np.asarray(rows, dtype=np.float64)
+        n, nq, nv = len(rows), self.model.nq, self.model.nv
+        qpos, qvel = rows[:, :nq], rows[:, nq:nq + nv]
+        rot = rows[:, nq + nv:].reshape(n, len(CUBES), 3, 3)
         objects = {}
-        mj, rot, quat = self._mujoco, np.empty(9), np.empty(4)
-        for name in CUBES:
+        for i, name in enumerate(CUBES):
             a, b = self._cube_q[name], self._cube_v[name]
-            # recorded every step: MuJoCo's own routines (a restored float32 state's quaternion is not quite unit)
-            quat[:] = d.qpos[a + 3:a + 7]
-            mj.mju_normalize4(quat)
-            mj.mju_quat2Mat(rot, quat)
-            velocity = np.empty(6)
-            velocity[:3] = d.qvel[b:b + 3]
-            velocity[3:] = rot.reshape(3, 3) @ d.qvel[b + 3:b + 6]
-            objects[name] = {"root_pose": d.qpos[a:a + 7].copy(), "root_velocity": velocity}
+            velocity = np.empty((n, 6))
+            velocity[:, :3] = qvel[:, b:b + 3]
+            # MuJoCo's free-joint angular velocity is in the body frame; Isaac Lab records it in the world frame
+            velocity[:, 3:] = np.matmul(rot[:, i], qvel[:, b + 3:b + 6, None])[:, :, 0]
+            objects[name] = {"root_pose": qpos[:, a:a + 7].copy(), "root_velocity": velocity}
         return {
-            "articulation": {"robot": {"root_pose": ROBOT_ROOT_POSE.copy(), "root_velocity": np.zeros(6),
-                                       "joint_position": d.qpos[self._robot_q].copy(),
-                                       "joint_velocity": d.qvel[self._robot_v].copy()}},
+            "articulation": {"robot": {"root_pose": np.tile(ROBOT_ROOT_POSE, (n, 1)), "root_velocity": np.zeros((n, 6)),
+                                       "joint_position": qpos[:, self._robot_q].copy(),
+                                       "joint_velocity": qvel[:, self._robot_v].copy()}},
             "rigid_object": objects,
         }
 
@@ -358,7 +375,7 @@ class FrankaStackTwin:
         action = np.empty(7)  # called every step: written in place (np.clip's wrapper alone costs microseconds)
         pose_action = action[:6]
         pose_action[:3] = target[:3, 3] - self._eef_pos
-        pose_action[3:] = mat_to_axis_angle(target[:3, :3] @ self._eef_pose[:3, :3].T)
+        pose_action[3:] = relative_axis_angle(target[:3, :3], self._eef_rot)
         if action_noise is not None:
             if rng is None:
                 raise ValueError("action noise needs the numpy Generator to draw it from (rng=...)")

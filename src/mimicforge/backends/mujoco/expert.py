@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mimicforge.geometry import mat_to_axis_angle
+from mimicforge.geometry import relative_axis_angle
 from mimicforge.tasks import FRANKA_STACK
 
 CUBE_EDGE = FRANKA_STACK.object_size
@@ -269,7 +269,7 @@ class ScriptedExpert:
             target, yaw = self._latched
             pos, rot = self._eef()
             err_p = target - pos
-            err_r = mat_to_axis_angle(hand_down(yaw) @ rot.T)
+            err_r = np.array(relative_axis_angle(hand_down(yaw), rot))
             action[:3] = _cap(st.gain * err_p, st.speed)
             action[3:6] = _cap(st.gain * err_r, st.rot_speed)
             sigma = np.repeat([st.noise_pos, st.noise_rot], 3)
