@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import h5py
 import mujoco
 import numpy as np
@@ -71,3 +73,41 @@ def test_calibrated_choices_are_named_parameters() -> None:
     c = TwinParams().control
     assert c.jacobian_reference == (0.0, 0.0, 0.025) and c.jacobian_offset_unrotated
     assert c.arm_force_limit is None and c.arm_extra_damping == 2.0 and c.hold_increment
+
+
+def _model_bytes(model: object) -> np.ndarray:
+    buf = np.zeros(mujoco.mj_sizeModel(model), np.uint8)
+    mujoco.mj_saveModel(model, None, buf)
+    return buf
+
+
+def test_the_compiled_scene_is_kept_and_reused_per_parameters(tmp_path, monkeypatch) -> None:
+    """``build_model`` keeps MuJoCo's compiled model (MJB) in ``MIMICFORGE_MODEL_CACHE`` and loads it next
+    time: the loaded model is byte for byte the compiled one; other parameters get their own entry; an
+    unreadable entry is compiled and written again; ``0`` keeps nothing."""
+    monkeypatch.setenv(scene.MODEL_CACHE_ENV, str(tmp_path))
+    params = TwinParams()
+    fresh = scene.build_model(params)
+    entries = list(tmp_path.glob("*.mjb"))
+    assert len(entries) == 1 and not list(tmp_path.glob(".*"))  # no temporary file left
+    entry = entries[0]
+    stamp = entry.stat().st_mtime_ns
+    loaded = scene.build_model(params)
+    assert entry.stat().st_mtime_ns == stamp  # read, not written again
+    assert np.array_equal(_model_bytes(loaded), _model_bytes(fresh))
+
+    other = dataclasses.replace(params, scene=dataclasses.replace(params.scene, impratio=params.scene.impratio + 1.0))
+    assert scene.build_model(other).opt.impratio == params.scene.impratio + 1.0
+    assert len(list(tmp_path.glob("*.mjb"))) == 2
+
+    entry.write_bytes(b"not a model")
+    again = scene.build_model(params)
+    assert np.array_equal(_model_bytes(again), _model_bytes(fresh))
+    assert entry.stat().st_size == len(_model_bytes(fresh))  # rewritten whole
+
+    for entry in tmp_path.glob("*.mjb"):
+        entry.unlink()
+    monkeypatch.setenv(scene.MODEL_CACHE_ENV, "0")
+    assert scene.model_cache_dir() is None
+    scene.build_model(params)
+    assert not list(tmp_path.iterdir())

@@ -14,7 +14,11 @@ the task's motions keep it clear).
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+import os
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -24,6 +28,8 @@ from mimicforge.backends.mujoco import deps
 from mimicforge.backends.mujoco.params import ARM_JOINTS, CUBES, FINGER_JOINTS, TwinParams
 from mimicforge.geometry import quat_mul
 from mimicforge.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
 
 # contype / conaffinity bits
 _TABLE_BIT = 1
@@ -229,10 +235,74 @@ def build_model(params: TwinParams) -> Any:
     hand = spec.body("panda_hand")
     for name, offset in HAND_SITES.items():
         hand.add_site(name=name, pos=list(getattr(params.control, offset)), group=_HIDDEN_SITE_GROUP)
+    mujoco = deps.import_mujoco()
+    cached = None
+    folder = model_cache_dir()
+    if folder is not None:
+        cached = folder / f"{_model_key(mujoco, params)}.mjb"
+        if cached.is_file():
+            try:
+                return mujoco.MjModel.from_binary_path(str(cached))
+            except (OSError, ValueError):
+                pass  # unreadable (a disk error, a foreign file): compile and write it again
     try:
-        return spec.compile()
+        model = spec.compile()
     except ValueError as exc:
         raise BackendUnavailable(
             f"the Panda model from dm-robotics-panda does not compile ({str(exc).strip().splitlines()[0]}); "
             f"reinstall it with: {deps.PIP_PANDA} --force-reinstall"
         ) from None
+    if cached is not None:
+        _keep(mujoco, model, cached)
+    return model
+
+
+# A new process's first compile of the scene takes about 0.7 s, nearly all of it MuJoCo decoding and
+# hulling the Panda's meshes; loading the compiled model from MuJoCo's own binary format (MJB) takes
+# about 0.05 s. Every worker and command that builds a twin pays the compile, so the compiled model is
+# kept, keyed by everything the compiled scene depends on: MuJoCo's version, the twin's parameters, the
+# code that builds the scene from them (this module and the ones it reads) and the Panda's model files.
+# (The scene's own XML would be a finer key, but MuJoCo compiles the spec to write it.)
+MODEL_CACHE_ENV = "MIMICFORGE_MODEL_CACHE"
+_MODEL_CACHE_KEEP = 8  # compiled scenes kept (about 28 MB each); the least recently written go first
+
+
+def model_cache_dir() -> Path | None:
+    """``$MIMICFORGE_MODEL_CACHE`` (``0`` turns the cache off), else ``$XDG_CACHE_HOME/mimicforge/models``."""
+    value = os.environ.get(MODEL_CACHE_ENV)
+    if value is not None and value.strip() in ("0", "off", ""):
+        return None
+    if value:
+        return Path(value)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mimicforge" / "models"
+
+
+def _model_key(mujoco: ModuleType, params: TwinParams) -> str:
+    from mimicforge import geometry
+    from mimicforge.backends.mujoco import params as params_module
+
+    digest = hashlib.sha256(f"mujoco {mujoco.__version__}\n{params!r}\n".encode())
+    for module in (__file__, params_module.__file__, geometry.__file__, deps.__file__):
+        digest.update(Path(module).read_bytes())
+    for path in sorted(deps.panda_asset_dir().rglob("*")):
+        if path.is_file():
+            st = path.stat()
+            digest.update(f"{path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _keep(mujoco: ModuleType, model: Any, path: Path) -> None:
+    """Write the compiled model atomically (a temporary name, then a rename) and prune old entries; a cache
+    that cannot be written is only a slower start, never an error."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mujoco.mj_saveModel(model, str(tmp), None)
+        os.replace(tmp, path)
+        entries = sorted(path.parent.glob("*.mjb"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in entries[_MODEL_CACHE_KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log.debug("compiled model not cached in %s: %s", path.parent, exc)
