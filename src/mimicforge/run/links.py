@@ -17,6 +17,7 @@ import os
 import pickle
 import struct
 import time
+from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -72,16 +73,18 @@ class WorkerLinks:
     def is_open(self, worker: int) -> bool:
         return worker in self._links
 
-    def receive(self, timeout: float) -> list[tuple[int, Any]]:
-        """Complete messages from every worker, as (worker, message); waits at most ``timeout`` seconds."""
-        if not self._links:
+    def receive(self, timeout: float, wake: Sequence[Any] = ()) -> list[tuple[int, Any]]:
+        """Complete messages from every worker, as (worker, message); waits at most ``timeout`` seconds, less
+        when one of ``wake`` (e.g. a process's ``sentinel``) becomes ready."""
+        by_reader = {link.reader: w for w, link in self._links.items()}
+        if not by_reader and not wake:
             time.sleep(timeout)
             return []
-        by_reader = {link.reader: w for w, link in self._links.items()}
         out: list[tuple[int, Any]] = []
-        for reader in wait(list(by_reader), timeout=timeout):
-            w = by_reader[reader]  # type: ignore[index]
-            out += self._drain(w)
+        for ready in wait([*by_reader, *wake], timeout=timeout):
+            w = by_reader.get(ready)  # type: ignore[call-overload]
+            if w is not None:
+                out += self._drain(w)
         return out
 
     def _drain(self, worker: int) -> list[tuple[int, Any]]:

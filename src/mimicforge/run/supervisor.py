@@ -23,7 +23,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -202,8 +202,8 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
     finally:
         stop_event.set()
 
-        def drain(timeout: float) -> None:
-            for w, msg in links.receive(timeout=timeout):  # records sent just before the workers exited
+        def drain(timeout: float, wake: Sequence[Any] = ()) -> None:
+            for w, msg in links.receive(timeout=timeout, wake=wake):  # records sent just before the workers exited
                 handle(w, msg)
 
         try:
@@ -274,13 +274,13 @@ def _kill_stalled(workers: dict[int, _Worker], stall_timeout: float, say: Callab
             p.join(timeout=10)
 
 
-def _reap(workers: Any, drain: Callable[[float], None]) -> None:
-    """Wait for every worker, reading their pipes meanwhile; SIGTERM the slow ones after the grace period,
-    SIGKILL after another."""
+def _reap(workers: Any, drain: Callable[[float, Sequence[Any]], None]) -> None:
+    """Wait for every worker, reading their pipes meanwhile (woken by a worker's exit, where its process has a
+    ``sentinel``); SIGTERM the slow ones after the grace period, SIGKILL after another."""
     procs = [wk.process for wk in workers if wk.process is not None]
     deadline = time.monotonic() + STOP_GRACE
     while any(p.exitcode is None for p in procs) and time.monotonic() < deadline:
-        drain(POLL)
+        drain(POLL, [s for p in procs if p.exitcode is None and (s := getattr(p, "sentinel", None)) is not None])
     for p in procs:
         if p.exitcode is None:
             log.warning("%s did not stop in %.0f s; terminating it", p.name, STOP_GRACE)
