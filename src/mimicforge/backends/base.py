@@ -88,8 +88,8 @@ class MimicEnv(Protocol):
 
 @runtime_checkable
 class RowRecorded(Protocol):
-    """What a backend may add to ``MimicEnv`` so that recording a step costs two references: its observation
-    and its state each as one flat row, turned into trees once per episode. The trees must equal the ones
+    """What a backend may add to ``MimicEnv`` so that recording a step costs two flat rows: its observation
+    and its state, turned into trees once per episode. The trees must equal the ones
     ``observations()`` and ``get_state()`` give step by step."""
 
     def observation_row(self) -> np.ndarray:
