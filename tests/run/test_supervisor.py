@@ -257,3 +257,46 @@ def test_stalled_workers_end_the_run_with_a_clear_error(real_dataset, tmp_path):
     with h5py.File(out, "r") as f:  # complete and readable; holds the demos finished before the stall
         assert int(f["data"].attrs["total"]) >= 0
     assert not out.with_name("stall.shards").exists()
+
+
+def _done_then_linger(link, seconds: float) -> None:
+    """A worker's end: its last message ("done": shard closed), then a slow interpreter teardown."""
+    from mimicforge.run.links import send
+
+    send(link, ("done", 0, None))
+    link.close()
+    time.sleep(seconds)
+
+
+def test_the_merge_does_not_wait_for_a_done_workers_teardown() -> None:
+    """``_reap`` returns once every worker has reported done, handing back the processes still ending; ``_join``
+    then waits for them. A worker that lingers 4 s after its last message does not hold the merge back."""
+    import multiprocessing as mp
+
+    from mimicforge.run.links import WorkerLinks
+    from mimicforge.run.supervisor import _join, _reap, _Worker
+
+    ctx = mp.get_context("spawn")
+    links = WorkerLinks(ctx)
+    wk = _Worker(0)
+    wk.process = ctx.Process(target=_done_then_linger, args=(links.open(0), 4.0))
+    wk.process.start()
+    links.started(0)
+
+    def drain(timeout: float, wake=()) -> None:
+        for w, msg in links.receive(timeout=timeout, wake=wake):
+            if msg[0] == "done":
+                wk.done = True
+
+    try:
+        t0 = time.monotonic()
+        ending = _reap([wk], drain)
+        reaped = time.monotonic() - t0
+        assert wk.done and ending == [wk.process] and wk.process.exitcode is None
+        assert reaped < 3.5, f"reaping waited {reaped:.1f} s for a worker that had reported done"
+        _join(ending)
+        assert wk.process.exitcode == 0
+    finally:
+        links.close()
+        if wk.process.exitcode is None:
+            wk.process.kill()

@@ -94,6 +94,7 @@ class _Worker:
     restarts: int = 0
     restart_at: float | None = None
     finished: bool = False  # exited normally after a stop or its quota
+    done: bool = False  # reported its shard closed (its last message); its process may still be ending
     attempts: int = 0
     last_seen: float = 0.0  # when it last started or sent a message (restart_stalled)
     last_error: str | None = None
@@ -149,6 +150,7 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
         wk.process = launcher.start(spec, links.open(wk.index), stop_event)
         links.started(wk.index)
         wk.restart_at = None
+        wk.done = False
         wk.last_seen = time.monotonic()
 
     failure: list[BaseException] = []
@@ -174,6 +176,8 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
                 fail(streak)
         elif kind == "ready":
             tracker.touch()
+        elif kind == "done":
+            workers[w].done = True
         elif kind == "error":
             workers[w].last_error = msg[2]
             log.error("worker %d failed: %s\n%s", w, msg[2], msg[3])
@@ -207,12 +211,15 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
                 handle(w, msg)
 
         try:
-            _reap(workers.values(), drain)
+            ending = _reap(workers.values(), drain)
             drain(0.1)
         finally:
             links.close()
         live.close()
-    outcome = finalize(lay, cfg)
+    try:
+        outcome = finalize(lay, cfg)
+    finally:
+        _join(ending)
     summary = tracker.finish(outcome.successes, discarded=outcome.discarded)
     if failure:
         raise failure[0]
@@ -274,18 +281,37 @@ def _kill_stalled(workers: dict[int, _Worker], stall_timeout: float, say: Callab
             p.join(timeout=10)
 
 
-def _reap(workers: Any, drain: Callable[[float, Sequence[Any]], None]) -> None:
-    """Wait for every worker, reading their pipes meanwhile (woken by a worker's exit, where its process has a
-    ``sentinel``); SIGTERM the slow ones after the grace period, SIGKILL after another."""
-    procs = [wk.process for wk in workers if wk.process is not None]
+def _reap(workers: Any, drain: Callable[[float, Sequence[Any]], None]) -> list[Any]:
+    """Wait until every worker has exited or reported its shard closed (``done``), reading their pipes meanwhile
+    (woken by a worker's exit, where its process has a ``sentinel``); SIGTERM the slow ones after the grace
+    period, SIGKILL after another. Returns the processes still ending: the merge need not wait while a done
+    worker's interpreter unloads MuJoCo, Numba and h5py (about 0.35 s); ``_join`` waits for them after it."""
+    active = [wk for wk in workers if wk.process is not None]
+
+    def waiting() -> list[_Worker]:
+        return [wk for wk in active if wk.process.exitcode is None and not wk.done]
+
     deadline = time.monotonic() + STOP_GRACE
-    while any(p.exitcode is None for p in procs) and time.monotonic() < deadline:
-        drain(POLL, [s for p in procs if p.exitcode is None and (s := getattr(p, "sentinel", None)) is not None])
+    while (left := waiting()) and time.monotonic() < deadline:
+        drain(POLL, [s for wk in left if (s := getattr(wk.process, "sentinel", None)) is not None])
+    for wk in waiting():
+        log.warning("%s did not stop in %.0f s; terminating it", wk.process.name, STOP_GRACE)
+        _end(wk.process)
+    return [wk.process for wk in active if wk.process.exitcode is None]
+
+
+def _join(procs: list[Any]) -> None:
+    """Wait for workers that reported done to end; SIGTERM, then SIGKILL, one that does not within the grace."""
     for p in procs:
+        p.join(timeout=STOP_GRACE)
         if p.exitcode is None:
-            log.warning("%s did not stop in %.0f s; terminating it", p.name, STOP_GRACE)
-            p.terminate()
-            p.join(timeout=10)
-        if p.exitcode is None:
-            p.kill()
-            p.join(timeout=10)
+            log.warning("%s did not end in %.0f s after its last message; terminating it", p.name, STOP_GRACE)
+            _end(p)
+
+
+def _end(p: Any) -> None:
+    p.terminate()
+    p.join(timeout=10)
+    if p.exitcode is None:
+        p.kill()
+        p.join(timeout=10)

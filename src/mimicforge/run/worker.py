@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import os
 import signal
-import sys
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any
@@ -63,15 +61,3 @@ def worker_main(spec: WorkerSpec, link: Connection, stop_event: Any) -> None:
             session.close()
     with contextlib.suppress(OSError):
         send(link, ("done", spec.worker, None))
-    exit_now()
-
-
-def exit_now() -> None:
-    """End a worker whose files are closed and whose messages are sent, skipping the interpreter's teardown:
-    unloading MuJoCo, Numba and h5py takes about 0.35 s, which every run paid at its end, per worker,
-    before the merge could start."""
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(0)
