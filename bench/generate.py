@@ -9,7 +9,12 @@ crash-safe writing and (with cameras) rendering add on top of the simulation its
 ``MimicEnv.step``: one run's own figures, so a machine whose speed drifts between the generation and the
 replay (a shared host) does not move it.
 
-    python bench/generate.py [--successes 100] [--camera-successes 5] [--input PATH]
+``paired`` (``--paired-successes``, cameras off) answers whether an env step costs more inside a generation run
+than replayed back to back: each attempt's actions are replayed on a second twin right after the attempt, from
+its initial state, so the two timings of the same steps are taken seconds apart (thread CPU time, in this
+process) rather than minutes apart on a machine whose speed drifts. ``in_run_over_replayed`` is their ratio.
+
+    python bench/generate.py [--successes 100] [--camera-successes 5] [--paired-successes 30] [--input PATH]
 """
 
 from __future__ import annotations
@@ -118,11 +123,65 @@ def case(name: str, src: Path, successes: int, cameras: str | None, workdir: Pat
     }
 
 
+def paired(src: Path, successes: int, workdir: Path) -> dict:
+    """Each attempt's env steps timed in the run, then the same actions replayed on a second twin at once."""
+    import numpy as np
+
+    cfg = load_config(env={"INPUT_FILE": str(src), "OUTPUT_FILE": str(workdir / "paired.hdf5"),
+                           "NUM_TRIALS": str(successes), "SEED": "1"})
+    spare = make_env_factory("mujoco")(FRANKA_STACK, cfg)
+    spare.step(np.zeros(spare.action_dim))  # loads the compiled loop: not a step's cost
+    run_cpu, replay_cpu, steps = [0.0], [0.0], [0]
+    attempt: dict = {"state": None, "actions": []}
+
+    def replay_last() -> None:
+        if attempt["state"] is None:
+            return
+        spare.reset_to(attempt["state"])
+        t = time.thread_time()
+        for a in attempt["actions"]:
+            spare.step(a)
+        replay_cpu[0] += time.thread_time() - t
+
+    def paired_factory(task, cfg):
+        twin = make_env_factory("mujoco")(task, cfg)
+        step, reset = twin.step, twin.reset
+
+        def timed(action):
+            attempt["actions"].append(np.array(action))
+            t = time.thread_time()
+            try:
+                return step(action)
+            finally:
+                run_cpu[0] += time.thread_time() - t
+                steps[0] += 1
+
+        def reset_after_replay(*args, **kwargs):
+            replay_last()
+            obs = reset(*args, **kwargs)
+            attempt["state"], attempt["actions"] = twin.get_state(), []
+            return obs
+
+        twin.step, twin.reset = timed, reset_after_replay
+        return twin
+
+    try:
+        summary = run_generation(cfg, env_factory=paired_factory)
+        replay_last()
+    finally:
+        spare.close()
+    return {"successes": summary.successes, "attempts": summary.attempts, "env_steps": steps[0],
+            "in_run_step_ms": round(1000 * run_cpu[0] / steps[0], 4),
+            "replayed_step_ms": round(1000 * replay_cpu[0] / steps[0], 4),
+            "in_run_over_replayed": round(run_cpu[0] / replay_cpu[0], 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--input", type=Path, default=REAL)
     ap.add_argument("--successes", type=int, default=100)
     ap.add_argument("--camera-successes", type=int, default=5)
+    ap.add_argument("--paired-successes", type=int, default=30, help="the paired in-run/replayed step run (0: off)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = {
@@ -134,6 +193,8 @@ def main() -> None:
         if args.camera_successes > 0:
             result["two_cameras_rgb"] = case("cams", args.input, args.camera_successes,
                                                    "table_cam,table_high_cam", Path(tmp))
+        if args.paired_successes > 0:
+            result["paired"] = paired(args.input, args.paired_successes, Path(tmp))
     print(json.dumps(result, indent=2))
 
 

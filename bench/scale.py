@@ -19,7 +19,11 @@ overhead at all. ``share`` is a run's rate over its limit (wall time, so a loade
 ``last_success_s`` is when the last success reached the metrics file, ``finish_s`` the time from then to
 the command's exit (workers stopping, shard merge, the summary).
 
-    python bench/scale.py [--successes 120] [--input PATH] [--isaac-parity]
+    python bench/scale.py [--successes 120] [--repeat 1] [--input PATH] [--isaac-parity]
+
+``--repeat N`` runs the whole sequence N times (the first repetition's figures at the top, every one under
+``repetitions``, the medians of the rates, limits and shares under ``median``): a share taken once moves by
+about a tenth from one run to the next on a shared machine.
 
 ``--isaac-parity`` measures Isaac Lab Mimic's own execution, whose demos are the same on every version
 since it was introduced: the way to compare the scaling of two versions of the code on equal work.
@@ -31,6 +35,8 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -159,20 +165,16 @@ def rate(src: Path, workers: int, successes: int, workdir: Path, parity: bool = 
                             "workers": sorted(worker_peaks) if workers > 1 else [round(peaks.get(proc.pid, 0.0), 1)]}}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--input", type=Path, default=REAL)
-    ap.add_argument("--successes", type=int, default=120)
-    ap.add_argument("--isaac-parity", action="store_true", help="Isaac Lab Mimic's execution")
-    args = ap.parse_args()
-    load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp:
-        one = rate(args.input, 1, args.successes, Path(tmp), args.isaac_parity)
-        replayed = one.pop("output")
-        after_one = replayed_step_ms(replayed)
-        two = rate(args.input, 2, args.successes, Path(tmp), args.isaac_parity)
-        two.pop("output")
-        after_two = replayed_step_ms(replayed)
+def measure(args: argparse.Namespace, workdir: Path) -> dict:
+    """One repetition: 1 worker, a replay, 2 workers, a replay; each run's limit from the replays next to it."""
+    one = rate(args.input, 1, args.successes, workdir, args.isaac_parity)
+    replayed = one.pop("output")
+    after_one = replayed_step_ms(replayed)
+    two = rate(args.input, 2, args.successes, workdir, args.isaac_parity)
+    two.pop("output")
+    after_two = replayed_step_ms(replayed)
+    for path in workdir.iterdir():  # the next repetition starts from an empty folder
+        path.unlink() if path.is_file() else shutil.rmtree(path)
     # This machine's speed drifts by tens of percent over minutes: each run's limit takes the replays
     # measured next to it (the one right after 1 worker; the two around 2 workers).
     one["replayed_step_ms"] = round(after_one, 4)
@@ -183,17 +185,38 @@ def main() -> None:
         case["limit_per_min"] = round(case["workers"] * per_core, 2)
         case["share"] = round(case["successes_per_min"] / case["limit_per_min"], 3)
         case["share_cpu"] = round(case["successes_per_cpu_min"] / per_core, 3)
-    print(json.dumps({
+    return {"replayed_step_ms": [round(after_one, 4), round(after_two, 4)], "one_worker": one, "two_workers": two,
+            "speedup": round(two["successes_per_min"] / one["successes_per_min"], 3),
+            "efficiency": round(two["successes_per_min"] / (2 * one["successes_per_min"]), 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--input", type=Path, default=REAL)
+    ap.add_argument("--successes", type=int, default=120)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="repetitions; with more than one, the medians of their shares are printed too")
+    ap.add_argument("--isaac-parity", action="store_true", help="Isaac Lab Mimic's execution")
+    args = ap.parse_args()
+    if args.repeat < 1:
+        raise SystemExit(f"scale.py: --repeat must be at least 1, not {args.repeat}")
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        reps = [measure(args, Path(tmp)) for _ in range(args.repeat)]
+    result = {
         "benchmark": "scale",
         "cpus": os.cpu_count(),
         "execution": "isaac_parity" if args.isaac_parity else "default",
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        "replayed_step_ms": [round(after_one, 4), round(after_two, 4)],
-        "one_worker": one,
-        "two_workers": two,
-        "speedup": round(two["successes_per_min"] / one["successes_per_min"], 3),
-        "efficiency": round(two["successes_per_min"] / (2 * one["successes_per_min"]), 3),
-    }, indent=2))
+        **reps[0],
+    }
+    if args.repeat > 1:
+        result["repetitions"] = reps
+        result["median"] = {
+            f"{case}_{figure}": round(statistics.median(r[case][figure] for r in reps), 3)
+            for case in ("one_worker", "two_workers")
+            for figure in ("successes_per_min", "limit_per_min", "share", "share_cpu")}
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
