@@ -16,7 +16,7 @@ import h5py
 import pytest
 
 from mimicforge.datasets import DatasetReader, validate
-from mimicforge.outputs import read_metrics
+from mimicforge.outputs import demo_keys, read_metrics
 from tests.conftest import REPO
 from tests.run.procs import wait_gone, worker_pids
 
@@ -300,3 +300,54 @@ def test_the_merge_does_not_wait_for_a_done_workers_teardown() -> None:
         links.close()
         if wk.process.exitcode is None:
             wk.process.kill()
+
+
+class _NoPrestart:
+    """The default launcher without its ``prestart``: workers spawned only once the run is set up."""
+
+    def __init__(self) -> None:
+        import multiprocessing as mp
+
+        from mimicforge.run.supervisor import SpawnedWorkers
+
+        self._inner = SpawnedWorkers(mp.get_context("spawn"), "mujoco")
+
+    def check(self, cfg) -> None:
+        self._inner.check(cfg)
+
+    def start(self, spec, link, stop_event):
+        return self._inner.start(spec, link, stop_event)
+
+
+def test_prestarted_workers_make_the_same_demos_and_end_when_the_run_does_not_start(real_dataset, tmp_path):
+    """Workers spawned before the settings are checked (``SpawnedWorkers.prestart``) build and step their engine
+    while they wait; the demos are bit for bit those of workers spawned after the check. When the check fails,
+    the waiting workers are ended and nothing is written."""
+    import multiprocessing as mp
+
+    from mimicforge.config import load_config
+    from mimicforge.errors import ConfigError
+    from mimicforge.run.supervisor import run_supervised
+
+    def cfg(name: str, **extra: str):  # 6 attempts: 3 per worker, each seeded by its (worker, attempt)
+        return load_config(env={"INPUT_FILE": str(real_dataset), "OUTPUT_FILE": str(tmp_path / name / "o.hdf5"),
+                                "NUM_TRIALS": "6", "STOP_ON": "attempts", "SEED": "3", "WORKERS": "2", **extra})
+
+    assert run_supervised(cfg("prestarted")).attempts == 6
+    assert run_supervised(cfg("after"), launcher=_NoPrestart()).attempts == 6
+    keys_a, keys_b = demo_keys(tmp_path / "prestarted" / "o.hdf5"), demo_keys(tmp_path / "after" / "o.hdf5")
+    assert keys_a == keys_b and {w for w, _ in keys_a} == {0, 1}, (keys_a, keys_b)
+    with h5py.File(tmp_path / "prestarted" / "o.hdf5") as a, h5py.File(tmp_path / "after" / "o.hdf5") as b:
+        for key in keys_a:
+            da, db = a["data"][keys_a[key]], b["data"][keys_b[key]]
+            names: list[str] = []
+            da.visit(lambda n: names.append(n) if isinstance(da[n], h5py.Dataset) else None)
+            assert len(names) > 20
+            for n in names:
+                assert da[n][()].tobytes() == db[n][()].tobytes(), (key, n)
+    assert not mp.active_children()
+
+    with pytest.raises(ConfigError, match="unknown camera 'no_such_cam'"):
+        run_supervised(cfg("refused", CAMERAS="no_such_cam"))
+    assert not mp.active_children()  # the two prestarted workers were ended
+    assert not (tmp_path / "refused" / "o.hdf5").exists()

@@ -38,13 +38,14 @@ from mimicforge.tasks import TaskSpec, task_for_env
 log = logging.getLogger(__name__)
 
 EnvFactory = Callable[[TaskSpec, RunConfig], MimicEnv]
+Prepared = tuple[TaskSpec, str, MimicEnv, MimicGenerator]  # what ``prepare_engine`` returns
 
 
 def attempt_seed(seed: int, worker: int, attempt: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(worker, attempt))
 
 
-def prepare_engine(cfg: RunConfig, env_factory: EnvFactory) -> tuple[TaskSpec, str, MimicEnv, MimicGenerator]:
+def prepare_engine(cfg: RunConfig, env_factory: EnvFactory) -> Prepared:
     """Task, env name, a built engine and the generator on it: everything a run checks before its first
     attempt (source demos and their boundaries, task, engine, settings)."""
     g = cfg.generation
@@ -92,13 +93,14 @@ class Session:
 
     def __init__(self, cfg: RunConfig, paths: OutputPaths, env_factory: EnvFactory, *,
                  worker: int = 0, engine_name: str = "mujoco", mode: str = "append",
-                 first_attempt: int = 0) -> None:
+                 first_attempt: int = 0, prepared: Prepared | None = None) -> None:
         g = cfg.generation
         self.cfg = cfg
         self.paths = paths
         self.worker = worker
         self.engine_name = engine_name
-        self.task, env_name, self.env, self.generator = prepare_engine(cfg, env_factory)
+        # ``prepared``: ``prepare_engine``'s result for these settings, made earlier in this process
+        self.task, env_name, self.env, self.generator = prepared or prepare_engine(cfg, env_factory)
         self._resources = contextlib.ExitStack()  # closes the env, writers and metrics log in reverse order
         self._resources.callback(self.env.close)
         try:

@@ -26,7 +26,7 @@ from mimicforge.datasets.writer import check_appendable
 from mimicforge.mimic.generator import TrialAborted
 from mimicforge.outputs import ImageFolders, MetricsRecord, OutputPaths, dataset_images, output_mode
 from mimicforge.run.finish import MergeOutcome, ShardFiles, finish_shards
-from mimicforge.run.session import Resumed, Session, scan_existing, write_text_atomic
+from mimicforge.run.session import Prepared, Resumed, Session, scan_existing, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +143,11 @@ def shard_config(cfg: RunConfig, lay: ShardLayout, worker: int) -> RunConfig:
     )
 
 
-def open_shard(cfg: RunConfig, worker: int, engine: str, first_attempt: int) -> Session:
+def open_shard(cfg: RunConfig, worker: int, engine: str, first_attempt: int,
+               prepared: Prepared | None = None) -> Session:
     """Worker ``worker``'s session on its shard: resumed if the shard's dataset exists, else created fresh
-    (leftovers of a shard whose dataset was never created are removed first)."""
+    (leftovers of a shard whose dataset was never created are removed first). ``prepared``: what
+    ``prepare_engine`` returned for ``cfg`` in this process already (a standby worker's), used as it is."""
     from mimicforge.backends import make_env_factory
 
     lay = ShardLayout.for_run(cfg)
@@ -155,7 +157,7 @@ def open_shard(cfg: RunConfig, worker: int, engine: str, first_attempt: int) -> 
     if mode == "create":
         for p in paths.all():
             p.unlink(missing_ok=True)
-    return Session(shard_config(cfg, lay, worker), paths, make_env_factory(engine), worker=worker,
+    return Session(shard_config(cfg, lay, worker), paths, make_env_factory(engine), worker=worker, prepared=prepared,
                    engine_name=engine, mode=mode, first_attempt=first_attempt)
 
 

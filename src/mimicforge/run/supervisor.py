@@ -11,7 +11,8 @@ whole stops with ``GenerationStalled`` after ``max_consecutive_failures`` failur
 event the workers poll every step), then SIGTERM, then SIGKILL.
 
 What a worker process is comes from a ``launcher``: by default a spawned Python process running
-``worker.worker_main`` on the twin; the Isaac Lab engine passes its own (one Kit process per worker,
+``worker.worker_main`` on the twin, spawned before the run is set up so that its start-up overlaps the
+supervisor's (``SpawnedWorkers.prestart``); the Isaac Lab engine passes its own (one Kit process per worker,
 ``run.kit_workers``) and ``restart_stalled``: a worker silent for ``stall_timeout`` seconds is
 killed and restarted like a crashed one (a hung Kit process does not die by itself).
 """
@@ -25,7 +26,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from mimicforge.config import RunConfig
@@ -37,7 +38,7 @@ from mimicforge.run.generate import StopFlag, resolve_input
 from mimicforge.run.links import WorkerLinks
 from mimicforge.run.session import check_run
 from mimicforge.run.shards import finalize, prepare_sharded_run, shard_quotas
-from mimicforge.run.worker import WorkerSpec, worker_main
+from mimicforge.run.worker import WorkerSpec, worker_main, worker_standby
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ BACKOFF_START = 0.5
 BACKOFF_MAX = 10.0
 STOP_GRACE = 30.0  # seconds a worker gets to finish its current write after the stop event
 POLL = 0.2  # seconds the supervisor waits for messages before checking on the workers
+PREPARE_WAIT = 300.0  # seconds the check waits for a prestarted worker's report before preparing an engine itself
 
 
 def exit_description(code: int | None) -> str:
@@ -70,21 +72,77 @@ class WorkerLauncher(Protocol):
 
 @dataclass
 class SpawnedWorkers:
-    """The twin's workers: spawned Python processes running ``worker_main``."""
+    """The twin's workers: spawned Python processes running ``worker_main``.
+
+    ``prestart`` spawns a worker before the run is set up (``worker_standby``): it prepares its engine (source
+    demos, engine, generator, one step) while the supervisor prepares the outputs, and says whether that
+    worked. ``check`` then takes the first such answer instead of preparing an engine of its own, and prepares
+    one itself only when a worker could not (to raise the error, in this process) or none answered. ``start``
+    hands a standby worker its spec; ``dismiss`` ends the standby workers a run did not use."""
 
     ctx: Any
     engine: str
+    _standby: dict[int, tuple[Any, Connection, Connection]] = field(default_factory=dict)
 
     def check(self, cfg: RunConfig) -> None:
         from mimicforge.backends import make_env_factory
 
+        if self._standby and self._a_worker_prepared():
+            return
         check_run(cfg, make_env_factory(self.engine))
 
+    def _a_worker_prepared(self) -> bool:
+        """Wait for the standby workers' reports: True at the first that prepared its engine; False at the first
+        that could not, or once every one has exited or PREPARE_WAIT has passed without an answer."""
+        pending = {give: process for process, give, _ in self._standby.values()}
+        deadline = time.monotonic() + PREPARE_WAIT
+        while pending and (left := deadline - time.monotonic()) > 0:
+            sentinels = {process.sentinel: give for give, process in pending.items()}
+            for ready in wait([*pending, *sentinels], timeout=left):
+                give = sentinels.get(ready, ready)
+                if give not in pending:
+                    continue
+                try:
+                    if ready is give:
+                        return bool(give.recv())
+                except (EOFError, OSError):
+                    pass
+                del pending[give]  # exited (or closed its end) without a report
+        return False
+
+    def prestart(self, worker: int, cfg: RunConfig, link: Connection, stop_event: Any) -> None:
+        orders, give = self.ctx.Pipe()
+        process = self.ctx.Process(target=worker_standby, args=(self.engine, cfg, orders, link, stop_event),
+                                   name=f"mimicforge-worker-{worker}")
+        process.start()
+        orders.close()
+        self._standby[worker] = (process, give, link)
+
     def start(self, spec: WorkerSpec, link: Connection, stop_event: Any) -> Any:
+        standby = self._standby.get(spec.worker)
+        if standby is not None and standby[2] is link:
+            del self._standby[spec.worker]
+            process, give, _ = standby
+            try:
+                give.send(spec)
+                log.debug("worker %d: spec handed to the prestarted process %s", spec.worker, process.pid)
+            except OSError:  # it died while preparing: the supervisor restarts it as any crashed worker
+                pass
+            finally:
+                give.close()
+            return process
         process = self.ctx.Process(target=worker_main, args=(spec, link, stop_event),
                                    name=f"mimicforge-worker-{spec.worker}")
         process.start()
         return process
+
+    def dismiss(self) -> None:
+        """End the standby workers no run was started on (bad settings, a goal already reached, a stop): they
+        have written nothing, so they are not waited for."""
+        for process, give, _ in self._standby.values():
+            give.close()
+            _end(process)
+        self._standby.clear()
 
 
 @dataclass
@@ -119,13 +177,30 @@ def run_supervised(
     out = OutputPaths.beside(cfg.generation.output_file)
     out.dataset.parent.mkdir(parents=True, exist_ok=True)
     with lock.held(out.dataset), stop.installed():  # one run per output; a stop signal is noted through the finish
-        launcher.check(cfg)  # bad settings fail here once, not in every worker
-        return _run_locked(cfg, engine, on_attempt, on_event, stop, ctx, launcher, restart_stalled)
+        for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(key, "1")  # one core per worker; inherited by spawned children
+        links = WorkerLinks(ctx)
+        stop_event = ctx.Event()
+        prestarted: dict[int, Connection] = {}
+        try:
+            if hasattr(launcher, "prestart"):  # the workers come up while the run is checked and set up
+                for w in range(cfg.workers.workers):
+                    prestarted[w] = links.open(w)
+                    launcher.prestart(w, cfg, prestarted[w], stop_event)
+                    links.started(w)
+            launcher.check(cfg)  # bad settings fail here once, not in every worker
+            return _run_locked(cfg, engine, on_attempt, on_event, stop, launcher, restart_stalled, links,
+                               stop_event, prestarted)
+        finally:
+            if hasattr(launcher, "dismiss"):
+                launcher.dismiss()
+            links.close()
 
 
 def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord, Summary], None] | None,
-                on_event: Callable[[str], None] | None, stop: StopFlag, ctx: Any, launcher: WorkerLauncher,
-                restart_stalled: bool) -> Summary:
+                on_event: Callable[[str], None] | None, stop: StopFlag, launcher: WorkerLauncher,
+                restart_stalled: bool, links: WorkerLinks, stop_event: Any,
+                prestarted: dict[int, Connection]) -> Summary:
     g, nworkers = cfg.generation, cfg.workers.workers
     lay, resumed = prepare_sharded_run(cfg)
     out = lay.out
@@ -137,17 +212,16 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
                           stall_timeout=None if restart_stalled else g.stall_timeout,
                           where=f" across {nworkers} workers")
 
-    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(key, "1")  # one core per worker; inherited by spawned children
-    links = WorkerLinks(ctx)
-    stop_event = ctx.Event()
     workers = {w: _Worker(w) for w in range(nworkers)}
 
     def start(wk: _Worker) -> None:
         spec = WorkerSpec(worker=wk.index, cfg=cfg, engine=engine,
                           first_attempt=resumed.next_for(wk.index), attempt_limit=limits[wk.index],
                           parent_pid=os.getpid())
-        wk.process = launcher.start(spec, links.open(wk.index), stop_event)
+        link = prestarted.pop(wk.index, None)  # a prestarted worker's pipe is open already
+        if link is None or not links.is_open(wk.index):
+            link = links.open(wk.index)
+        wk.process = launcher.start(spec, link, stop_event)
         links.started(wk.index)
         wk.restart_at = None
         wk.done = False

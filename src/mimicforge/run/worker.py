@@ -17,8 +17,11 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+import numpy as np
+
 from mimicforge.config import RunConfig
 from mimicforge.run.links import send
+from mimicforge.run.session import Prepared, prepare_engine
 from mimicforge.run.shards import open_shard, shard_attempts, shard_config  # noqa: F401 (shard_config re-exported)
 
 
@@ -32,8 +35,51 @@ class WorkerSpec:
     parent_pid: int
 
 
-def worker_main(spec: WorkerSpec, link: Connection, stop_event: Any) -> None:
-    """Process entry point (spawned)."""
+def worker_standby(engine: str, cfg: RunConfig, orders: Connection, link: Connection, stop_event: Any) -> None:
+    """Process entry point of a worker spawned before its run is set up: it prepares its engine (source demos,
+    engine, generator) and steps it once, importing the engine and loading its compiled code, the larger part
+    of a worker's start-up, and says on ``orders`` whether that worked (``SpawnedWorkers.check``). Then it waits
+    for its ``WorkerSpec`` on ``orders`` and runs as ``worker_main`` with what it prepared. When ``orders``
+    closes without a spec (the run did not start), it exits having written nothing. A failure to prepare is
+    the supervisor's to report (it prepares an engine itself to raise the error); a worker whose spec comes
+    anyway prepares again."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prepared = _warm_engine(engine, cfg)
+    try:
+        orders.send(prepared is not None)  # the supervisor's check takes this instead of preparing an engine
+    except OSError:
+        pass  # it took another worker's report, and may have sent the spec and closed its end already
+    try:
+        spec = orders.recv()
+    except (EOFError, OSError):
+        spec = None
+    finally:
+        orders.close()
+    if prepared is not None and (spec is None or spec.cfg != cfg or spec.engine != engine):
+        prepared[2].close()  # not started, or started with other settings than those it prepared
+        prepared = None
+    if spec is not None:
+        worker_main(spec, link, stop_event, prepared)
+
+
+def _warm_engine(engine: str, cfg: RunConfig) -> Prepared | None:
+    from mimicforge.backends import make_env_factory
+
+    try:
+        prepared = prepare_engine(cfg, make_env_factory(engine))
+    except Exception:
+        return None
+    env = prepared[2]
+    try:
+        env.step(np.zeros(env.action_dim))  # every attempt starts with a reset: this step leaves no trace
+    except Exception:
+        env.close()
+        return None
+    return prepared
+
+
+def worker_main(spec: WorkerSpec, link: Connection, stop_event: Any, prepared: Prepared | None = None) -> None:
+    """Process entry point (spawned); ``prepared``: a standby worker's engine and generator (``worker_standby``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     terminated = False
 
@@ -48,7 +94,7 @@ def worker_main(spec: WorkerSpec, link: Connection, stop_event: Any) -> None:
 
     session = None
     try:
-        session = open_shard(spec.cfg, spec.worker, spec.engine, spec.first_attempt)
+        session = open_shard(spec.cfg, spec.worker, spec.engine, spec.first_attempt, prepared)
         send(link, ("ready", spec.worker, session.next_attempt))
         for record in shard_attempts(session, spec.attempt_limit, should_stop):
             send(link, ("attempt", spec.worker, dataclasses.asdict(record)))

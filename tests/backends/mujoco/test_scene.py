@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 
 import h5py
 import mujoco
@@ -84,7 +86,8 @@ def _model_bytes(model: object) -> np.ndarray:
 def test_the_compiled_scene_is_kept_and_reused_per_parameters(tmp_path, monkeypatch) -> None:
     """``build_model`` keeps MuJoCo's compiled model (MJB) in ``MIMICFORGE_MODEL_CACHE`` and loads it next
     time: the loaded model is byte for byte the compiled one; other parameters get their own entry; an
-    unreadable entry is compiled and written again; ``0`` keeps nothing."""
+    unreadable entry is compiled and written again, and a killed write's old temporary file is removed;
+    ``0`` keeps nothing."""
     monkeypatch.setenv(scene.MODEL_CACHE_ENV, str(tmp_path))
     params = TwinParams()
     fresh = scene.build_model(params)
@@ -100,10 +103,17 @@ def test_the_compiled_scene_is_kept_and_reused_per_parameters(tmp_path, monkeypa
     assert scene.build_model(other).opt.impratio == params.scene.impratio + 1.0
     assert len(list(tmp_path.glob("*.mjb"))) == 2
 
+    # the temporary file of a write killed long ago is removed by the next write; one being written now stays
+    killed, writing = tmp_path / f".{entry.name}.999999", tmp_path / f".{entry.name}.999998"
+    killed.write_bytes(b"half a model")
+    writing.write_bytes(b"a model being written")
+    os.utime(killed, (time.time() - 3600, time.time() - 3600))
     entry.write_bytes(b"not a model")
     again = scene.build_model(params)
     assert np.array_equal(_model_bytes(again), _model_bytes(fresh))
     assert entry.stat().st_size == len(_model_bytes(fresh))  # rewritten whole
+    assert not killed.exists() and writing.exists()
+    writing.unlink()
 
     for entry in tmp_path.glob("*.mjb"):
         entry.unlink()

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import math
 import os
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -265,6 +266,7 @@ def build_model(params: TwinParams) -> Any:
 # (The scene's own XML would be a finer key, but MuJoCo compiles the spec to write it.)
 MODEL_CACHE_ENV = "MIMICFORGE_MODEL_CACHE"
 _MODEL_CACHE_KEEP = 8  # compiled scenes kept (about 28 MB each); the least recently written go first
+_STALE_WRITE_S = 600.0  # a temporary file this old belongs to a write that was killed
 
 
 def model_cache_dir() -> Path | None:
@@ -303,6 +305,11 @@ def _keep(mujoco: ModuleType, model: Any, path: Path) -> None:
         entries = sorted(path.parent.glob("*.mjb"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
         for old in entries[_MODEL_CACHE_KEEP:]:
             old.unlink(missing_ok=True)
+        # A process killed inside its write leaves its temporary file; one untouched for longer than any write
+        # takes (about 0.1 s) is such a leftover, whichever machine sharing the folder wrote it.
+        for stale in path.parent.glob(".*.mjb.*"):
+            if time.time() - stale.stat().st_mtime > _STALE_WRITE_S:
+                stale.unlink(missing_ok=True)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         log.debug("compiled model not cached in %s: %s", path.parent, exc)
