@@ -75,9 +75,10 @@ class SpawnedWorkers:
     """The twin's workers: spawned Python processes running ``worker_main``.
 
     ``prestart`` spawns a worker before the run is set up (``worker_standby``): it prepares its engine (source
-    demos, engine, generator, one step) while the supervisor prepares the outputs, and says whether that
-    worked. ``check`` then takes the first such answer instead of preparing an engine of its own, and prepares
-    one itself only when a worker could not (to raise the error, in this process) or none answered. ``start``
+    demos, engine, generator, one step) while the supervisor prepares the outputs, and reports how that went.
+    ``check`` takes the first report instead of preparing an engine of its own: it returns when the worker
+    prepared, raises the worker's exception when it failed, and prepares an engine itself only when no usable
+    report came. ``start``
     hands a standby worker its spec; ``dismiss`` ends the standby workers a run did not use."""
 
     ctx: Any
@@ -87,13 +88,16 @@ class SpawnedWorkers:
     def check(self, cfg: RunConfig) -> None:
         from mimicforge.backends import make_env_factory
 
-        if self._standby and self._a_worker_prepared():
-            return
+        report = self._first_report() if self._standby else False
+        if report is None:
+            return  # a worker prepared the engine with these settings
+        if isinstance(report, Exception):
+            raise report  # what the check would raise: the same settings failed the same way there
         check_run(cfg, make_env_factory(self.engine))
 
-    def _a_worker_prepared(self) -> bool:
-        """Wait for the standby workers' reports: True at the first that prepared its engine; False at the first
-        that could not, or once every one has exited or PREPARE_WAIT has passed without an answer."""
+    def _first_report(self) -> Exception | bool | None:
+        """The first standby worker's report: None (it prepared its engine) or the exception it failed with; False
+        when its error could not be sent, or every worker exited or PREPARE_WAIT passed without a report."""
         pending = {give: process for process, give, _ in self._standby.values()}
         deadline = time.monotonic() + PREPARE_WAIT
         while pending and (left := deadline - time.monotonic()) > 0:
@@ -102,12 +106,14 @@ class SpawnedWorkers:
                 give = sentinels.get(ready, ready)
                 if give not in pending:
                     continue
-                try:
-                    if ready is give:
-                        return bool(give.recv())
-                except (EOFError, OSError):
-                    pass
-                del pending[give]  # exited (or closed its end) without a report
+                if ready is give:
+                    try:
+                        report = give.recv()
+                    except Exception:  # EOF, or an exception that does not unpickle here
+                        report = False
+                    if report is None or isinstance(report, Exception):
+                        return report
+                del pending[give]  # exited, closed its end, or sent no usable report
         return False
 
     def prestart(self, worker: int, cfg: RunConfig, link: Connection, stop_event: Any) -> None:

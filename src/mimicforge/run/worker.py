@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import pickle
 import signal
 import traceback
 from multiprocessing.connection import Connection
@@ -44,9 +45,12 @@ def worker_standby(engine: str, cfg: RunConfig, orders: Connection, link: Connec
     the supervisor's to report (it prepares an engine itself to raise the error); a worker whose spec comes
     anyway prepares again."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    prepared = _warm_engine(engine, cfg)
-    try:
-        orders.send(prepared is not None)  # the supervisor's check takes this instead of preparing an engine
+    prepared, error = _warm_engine(engine, cfg)
+    try:  # the supervisor's check takes this report instead of preparing an engine itself
+        try:
+            orders.send(error)  # None: prepared
+        except (pickle.PicklingError, TypeError, AttributeError):
+            orders.send(False)  # an error that does not travel: the supervisor prepares an engine to raise it
     except OSError:
         pass  # it took another worker's report, and may have sent the spec and closed its end already
     try:
@@ -62,20 +66,20 @@ def worker_standby(engine: str, cfg: RunConfig, orders: Connection, link: Connec
         worker_main(spec, link, stop_event, prepared)
 
 
-def _warm_engine(engine: str, cfg: RunConfig) -> Prepared | None:
+def _warm_engine(engine: str, cfg: RunConfig) -> tuple[Prepared | None, Exception | None]:
     from mimicforge.backends import make_env_factory
 
     try:
         prepared = prepare_engine(cfg, make_env_factory(engine))
-    except Exception:
-        return None
+    except Exception as exc:
+        return None, exc
     env = prepared[2]
     try:
         env.step(np.zeros(env.action_dim))  # every attempt starts with a reset: this step leaves no trace
-    except Exception:
+    except Exception as exc:
         env.close()
-        return None
-    return prepared
+        return None, exc
+    return prepared, None
 
 
 def worker_main(spec: WorkerSpec, link: Connection, stop_event: Any, prepared: Prepared | None = None) -> None:
