@@ -351,3 +351,46 @@ def test_prestarted_workers_make_the_same_demos_and_end_when_the_run_does_not_st
         run_supervised(cfg("refused", CAMERAS="no_such_cam"))
     assert not mp.active_children()  # the two prestarted workers were ended
     assert not (tmp_path / "refused" / "o.hdf5").exists()
+
+
+def test_the_check_takes_the_first_usable_report_and_does_not_wait_for_exited_workers() -> None:
+    """``SpawnedWorkers._first_report``: a worker's exception is returned as it is; a report that is neither
+    None nor an exception, or a worker that exits without reporting, does not stand in for the check (False),
+    and an exited worker is noticed at once, not after ``PREPARE_WAIT``."""
+    import multiprocessing as mp
+
+    from mimicforge.errors import ConfigError
+    from mimicforge.run.supervisor import SpawnedWorkers
+
+    ctx = mp.get_context("spawn")
+    procs = []
+
+    def standby(launcher: SpawnedWorkers, worker: int, lingers: bool):
+        proc = ctx.Process(target=time.sleep, args=(30.0 if lingers else 0.0,))
+        proc.start()
+        procs.append(proc)
+        ours, theirs = ctx.Pipe()
+        launcher._standby[worker] = (proc, ours, None)
+        return theirs
+
+    try:
+        launcher = SpawnedWorkers(ctx, "mujoco")
+        standby(launcher, 0, lingers=True).send(ConfigError("unknown camera 'x'"))
+        report = launcher._first_report()
+        assert isinstance(report, ConfigError) and str(report) == "unknown camera 'x'"
+
+        launcher = SpawnedWorkers(ctx, "mujoco")
+        standby(launcher, 0, lingers=True).send(None)
+        assert launcher._first_report() is None
+
+        launcher = SpawnedWorkers(ctx, "mujoco")
+        standby(launcher, 0, lingers=True).send(False)  # its error could not be sent
+        ends = [standby(launcher, 1, lingers=False)]  # exits without a report
+        t0 = time.monotonic()
+        assert launcher._first_report() is False
+        assert time.monotonic() - t0 < 20.0
+        del ends
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.join()
