@@ -39,11 +39,11 @@ class WorkerSpec:
 def worker_standby(engine: str, cfg: RunConfig, orders: Connection, link: Connection, stop_event: Any) -> None:
     """Process entry point of a worker spawned before its run is set up: it prepares its engine (source demos,
     engine, generator) and steps it once, importing the engine and loading its compiled code, the larger part
-    of a worker's start-up, and says on ``orders`` whether that worked (``SpawnedWorkers.check``). Then it waits
-    for its ``WorkerSpec`` on ``orders`` and runs as ``worker_main`` with what it prepared. When ``orders``
-    closes without a spec (the run did not start), it exits having written nothing. A failure to prepare is
-    the supervisor's to report (it prepares an engine itself to raise the error); a worker whose spec comes
-    anyway prepares again."""
+    of a worker's start-up, and reports on ``orders`` how that went: None, or the exception it failed with,
+    which the supervisor's check raises as its own (``SpawnedWorkers.check``). Then it waits for its
+    ``WorkerSpec`` on ``orders`` and runs as ``worker_main`` with what it prepared. When ``orders`` closes
+    without a spec (the run did not start), it exits having written nothing; a worker whose spec comes after
+    a failure prepares again."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     prepared, error = _warm_engine(engine, cfg)
     try:  # the supervisor's check takes this report instead of preparing an engine itself
