@@ -78,8 +78,8 @@ class SpawnedWorkers:
     demos, engine, generator, one step) while the supervisor prepares the outputs, and reports how that went.
     ``check`` takes the first report instead of preparing an engine of its own: it returns when the worker
     prepared, raises the worker's exception when it failed, and prepares an engine itself only when no usable
-    report came. ``start``
-    hands a standby worker its spec; ``dismiss`` ends the standby workers a run did not use."""
+    report came. ``start`` hands a standby worker its spec; ``dismiss`` ends the standby workers a run did not
+    use."""
 
     ctx: Any
     engine: str
