@@ -319,7 +319,7 @@ class _NoPrestart:
         return self._inner.start(spec, link, stop_event)
 
 
-def test_prestarted_workers_make_the_same_demos_and_end_when_the_run_does_not_start(real_dataset, tmp_path):
+def test_prestarted_workers_make_the_same_demos_and_end_when_the_run_does_not_start(real_dataset, tmp_path, caplog):
     """Workers spawned before the settings are checked (``SpawnedWorkers.prestart``) build and step their engine
     while they wait; the demos are bit for bit those of workers spawned after the check. When the check fails,
     the waiting workers are ended and nothing is written."""
@@ -333,7 +333,11 @@ def test_prestarted_workers_make_the_same_demos_and_end_when_the_run_does_not_st
         return load_config(env={"INPUT_FILE": str(real_dataset), "OUTPUT_FILE": str(tmp_path / name / "o.hdf5"),
                                 "NUM_TRIALS": "6", "STOP_ON": "attempts", "SEED": "3", "WORKERS": "2", **extra})
 
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="mimicforge.run.supervisor")
     assert run_supervised(cfg("prestarted")).attempts == 6
+    assert sum("spec handed to the prestarted process" in r.message for r in caplog.records) == 2
     assert run_supervised(cfg("after"), launcher=_NoPrestart()).attempts == 6
     keys_a, keys_b = demo_keys(tmp_path / "prestarted" / "o.hdf5"), demo_keys(tmp_path / "after" / "o.hdf5")
     assert keys_a == keys_b and {w for w, _ in keys_a} == {0, 1}, (keys_a, keys_b)
@@ -394,3 +398,17 @@ def test_the_check_takes_the_first_usable_report_and_does_not_wait_for_exited_wo
         for proc in procs:
             proc.kill()
             proc.join()
+
+
+def test_a_killed_supervisor_leaves_no_standby_worker_behind(real_dataset, tmp_path):
+    """SIGKILL the supervisor while its workers are still preparing their engines (before any spec is handed
+    over): they notice their orders pipe closed and exit, with no output of theirs."""
+    out = tmp_path / "gen.hdf5"
+    run = Run(real_dataset, out, "--num-trials", "4", "--workers", "2")
+    run.wait_until(lambda: len(worker_pids(run.proc.pid)) == 2, timeout=60)
+    workers = worker_pids(run.proc.pid)
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.finish()
+    assert wait_gone(workers, 60), "standby workers kept running after their supervisor died"
+    shards = out.with_name("gen.shards")
+    assert not shards.exists() or not list(shards.glob("worker_*.hdf5"))

@@ -224,9 +224,7 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
         spec = WorkerSpec(worker=wk.index, cfg=cfg, engine=engine,
                           first_attempt=resumed.next_for(wk.index), attempt_limit=limits[wk.index],
                           parent_pid=os.getpid())
-        link = prestarted.pop(wk.index, None)  # a prestarted worker's pipe is open already
-        if link is None or not links.is_open(wk.index):
-            link = links.open(wk.index)
+        link = prestarted.pop(wk.index, None) or links.open(wk.index)  # a prestarted worker's pipe is open already
         wk.process = launcher.start(spec, link, stop_event)
         links.started(wk.index)
         wk.restart_at = None
