@@ -17,7 +17,8 @@ demos in the twin, in this process: once right after the 1-worker run, once afte
 overhead at all. ``share`` is a run's rate over its limit (wall time, so a loaded machine lowers it);
 ``share_cpu`` the same for successes per CPU minute (what the run's own cycles achieved, load aside).
 ``last_success_s`` is when the last success reached the metrics file, ``finish_s`` the time from then to
-the command's exit (workers stopping, shard merge, the summary).
+the command's exit (workers stopping, shard merge, the summary). ``steady_per_min`` and ``steady_share`` are
+the rate and share between the first and the last success: the run without its fixed start and finish.
 
     python bench/scale.py [--successes 120] [--repeat 1] [--input PATH] [--isaac-parity]
 
@@ -185,6 +186,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         case["limit_per_min"] = round(case["workers"] * per_core, 2)
         case["share"] = round(case["successes_per_min"] / case["limit_per_min"], 3)
         case["share_cpu"] = round(case["successes_per_cpu_min"] / per_core, 3)
+        first, last = case["first_success_s"], case["last_success_s"]
+        if first is not None and last is not None and last > first and case["successes"] > 1:
+            steady = (case["successes"] - 1) / (last - first) * 60.0  # the run without its start and finish
+            case["steady_per_min"] = round(steady, 2)
+            case["steady_share"] = round(steady / case["limit_per_min"], 3)
     return {"replayed_step_ms": [round(after_one, 4), round(after_two, 4)], "one_worker": one, "two_workers": two,
             "speedup": round(two["successes_per_min"] / one["successes_per_min"], 3),
             "efficiency": round(two["successes_per_min"] / (2 * one["successes_per_min"]), 3)}
@@ -215,7 +221,8 @@ def main() -> None:
         result["median"] = {
             f"{case}_{figure}": round(statistics.median(r[case][figure] for r in reps), 3)
             for case in ("one_worker", "two_workers")
-            for figure in ("successes_per_min", "limit_per_min", "share", "share_cpu")}
+            for figure in ("successes_per_min", "limit_per_min", "share", "share_cpu", "steady_share")
+            if all(figure in r[case] for r in reps)}
     print(json.dumps(result, indent=2))
 
 

@@ -196,23 +196,25 @@ class RunOutputs:
 
     def __init__(self, paths: OutputPaths, *, env_name: str, mode: str, keep_failed: bool, config_text: str,
                  env_args: dict[str, Any] | None = None, images: ImageFolders | None = None,
-                 format_version: int = 0) -> None:
+                 format_version: int = 0, compression: bool = True) -> None:
         from mimicforge.datasets import DatasetWriter, layout
 
         self.images = images
         self._resources = contextlib.ExitStack()  # closes in reverse order, also after a failed open
         attrs = {layout.ATTR_CONFIG: config_text}
+        filters = {"compression": "gzip" if compression else None}  # DATASET_COMPRESSION
         try:
             if images is not None and mode == "create":
                 images.check_unused()  # before anything is created: a refused run leaves nothing behind
             paths.dataset.parent.mkdir(parents=True, exist_ok=True)
             self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,  # type: ignore[arg-type]
-                                        data_attrs=attrs, format_version=format_version)
+                                        data_attrs=attrs, format_version=format_version, **filters)
             self._resources.callback(self.writer.close)
             self.failed_writer = None
             if keep_failed:
                 self.failed_writer = DatasetWriter(paths.failed, env_name=env_name, mode=mode,  # type: ignore[arg-type]
-                                                   env_args=env_args, data_attrs=attrs, format_version=format_version)
+                                                   env_args=env_args, data_attrs=attrs, format_version=format_version,
+                                                   **filters)
                 self._resources.callback(self.failed_writer.close)
             self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
             self._resources.callback(self.metrics.close)

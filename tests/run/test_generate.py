@@ -257,3 +257,41 @@ def test_default_input_is_named_in_the_summary(cli, real_dataset, tmp_path):
     assert summary["input"] == "datasets/annotated_dataset.hdf5" and summary["input_is_default"] is True
     text = cli("generate", "--num-trials", "1", "--overwrite", cwd=tmp_path)
     assert "generate: input datasets/annotated_dataset.hdf5 (the default input" in text.stderr
+
+
+def _datasets_by_attempt(path) -> dict[tuple[int, int], dict[str, tuple[bytes, str | None, bool]]]:
+    """{(worker, attempt): {dataset path: (bytes, compression, contiguous)}} of a file's demos."""
+    from mimicforge.datasets import layout
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        for g in f["data"].values():
+            found = {}
+            g.visititems(lambda k, o: found.__setitem__(k, (o[()].tobytes(), o.compression, o.chunks is None))
+                         if isinstance(o, h5py.Dataset) else None)
+            out[(int(g.attrs[layout.ATTR_WORKER]), int(g.attrs[layout.ATTR_ATTEMPT]))] = found
+    return out
+
+
+def test_dataset_compression_off_stores_the_same_values_uncompressed_and_a_resume_keeps_it(cli, real_dataset,
+                                                                                          tmp_path):
+    on, off = tmp_path / "on.hdf5", tmp_path / "off.hdf5"
+    # seed 4: 4 successes and 2 failures in 6 attempts, so both files are compared
+    common = ("--num-trials", "6", "--stop-on", "attempts", "--workers", "2", "--keep-failed", "--seed", "4")
+    assert gen(cli, real_dataset, on, *common).returncode == 0
+    assert gen(cli, real_dataset, off, *common, env={"DATASET_COMPRESSION": "0"}).returncode == 0
+    for a, b in ((on, off), (on.with_name("on_failed.hdf5"), off.with_name("off_failed.hdf5"))):
+        zipped, plain = _datasets_by_attempt(a), _datasets_by_attempt(b)
+        assert zipped.keys() == plain.keys() and zipped  # the same attempts (and successes) either way
+        for key, datasets in plain.items():
+            assert datasets.keys() == zipped[key].keys()
+            for name, (data, compression, contiguous) in datasets.items():
+                assert data == zipped[key][name][0], (key, name)
+                assert (compression, contiguous) == (None, True), name
+                assert zipped[key][name][1:] == ("gzip", False), name
+    assert toml.load(off.with_name("off.config.toml"))["generation"]["dataset_compression"] is False
+    # a resume continues with the run's saved settings: the new demos are uncompressed too
+    assert gen(cli, real_dataset, off, "--resume", "--num-trials", "8").returncode == 0
+    resumed = _datasets_by_attempt(off)
+    assert len(resumed) > len(_datasets_by_attempt(on))
+    assert {c for datasets in resumed.values() for _, c, _ in datasets.values()} == {None}

@@ -120,7 +120,7 @@ class Session:
                                       config_text=to_toml(cfg),
                                       env_args={"sim_args": dict(sim_args)} if sim_args else None,
                                       images=self.sink.folders if self.sink is not None else None,
-                                      format_version=input_format(cfg))
+                                      format_version=input_format(cfg), compression=g.dataset_compression)
             self._resources.callback(self.outputs.close)
             self.writer, self.failed_writer = self.outputs.writer, self.outputs.failed_writer
             self.metrics = self.outputs.metrics

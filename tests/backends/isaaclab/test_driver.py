@@ -53,6 +53,22 @@ def test_generates_to_the_goal_on_every_api_generation(make_cfg, api):
     assert isaac.env is not None and isaac.env.closed >= 1
 
 
+def test_dataset_compression_off_reaches_the_isaac_engine_s_outputs(make_cfg):
+    compression = {}
+    for on in (True, False):
+        cfg = make_cfg(num_trials=1, keep_failed=True, dataset_compression=on,
+                       output_file=str(make_cfg().generation.output_file.with_name(f"gen_{on}.hdf5")))
+        run(cfg, FakeIsaac("2.3", [Attempt(success=False), Attempt(steps=5)]))
+        paths = OutputPaths.beside(cfg.generation.output_file)
+        found = set()
+        for path in (paths.dataset, paths.failed):
+            with h5py.File(path, "r") as f:
+                f.visititems(lambda k, o: found.add(o.compression) if isinstance(o, h5py.Dataset) else None)
+            assert validate(path) == []
+        compression[on] = found
+    assert compression == {True: {"gzip"}, False: {None}}
+
+
 def test_stop_on_attempts_and_failures_not_kept(make_cfg):
     cfg = make_cfg(num_trials=3, stop_on="attempts")
     isaac = FakeIsaac("2.3", [Attempt(success=False), Attempt(), Attempt(success=False), Attempt()])

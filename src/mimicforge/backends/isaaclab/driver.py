@@ -260,7 +260,8 @@ def generate(
         collector = Collector(staging, plan.paths, env_name=plan.env_name, mode=plan.mode, keep_failed=g.keep_failed,
                               config_text=to_toml(plan.cfg), next_attempt=plan.next_attempt,
                               num_subtasks=plan.num_subtasks, frames=frames, on_attempt=report,
-                              worker=plan.worker, seed={"run_seed": seed, "seed_key": [plan.worker, plan.next_attempt]})
+                              worker=plan.worker, seed={"run_seed": seed, "seed_key": [plan.worker, plan.next_attempt]},
+                              compression=g.dataset_compression)
         isaac.seed_everything(seed)
         env.reset()
         reset_counters(generation)

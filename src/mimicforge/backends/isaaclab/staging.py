@@ -118,7 +118,7 @@ class Collector:
                  config_text: str, next_attempt: int, num_subtasks: int, frames: FrameSorter | None = None,
                  on_attempt: Callable[[MetricsRecord], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, worker: int = 0,
-                 seed: dict[str, object] | None = None) -> None:
+                 seed: dict[str, object] | None = None, compression: bool = True) -> None:
         self.staging = staging
         self.paths = paths
         self.num_subtasks = num_subtasks
@@ -135,7 +135,7 @@ class Collector:
         self.format_version = staged_format(staging)
         self.outputs = RunOutputs(paths, env_name=env_name, mode=mode, keep_failed=keep_failed,
                                   config_text=config_text, images=frames.folders if frames is not None else None,
-                                  format_version=self.format_version)
+                                  format_version=self.format_version, compression=compression)
         self.writer, self.failed_writer, self.metrics = (self.outputs.writer, self.outputs.failed_writer,
                                                          self.outputs.metrics)
 

@@ -371,19 +371,22 @@ class FrankaStackTwin:
         rng: np.random.Generator | None = None,
     ) -> np.ndarray:
         """Isaac's ``target_eef_pose_to_action``: [target - current, axis-angle(R* R^T)] (+ noise, clamped), gripper."""
+        # Called every step: six values in float arithmetic (IEEE's, as numpy's element-wise operations, so the
+        # same bits), one array at the end; slices and out= ufuncs on a 6-vector cost more than the arithmetic.
         target = np.asarray(target_eef_pose[EEF], dtype=np.float64)
-        action = np.empty(7)  # called every step: written in place (np.clip's wrapper alone costs microseconds)
-        pose_action = action[:6]
-        pose_action[:3] = target[:3, 3] - self._eef_pos
-        pose_action[3:] = relative_axis_angle(target[:3, :3], self._eef_rot)
+        (_, _, _, tx), (_, _, _, ty), (_, _, _, tz) = target[:3].tolist()
+        ex, ey, ez = self._eef_pos.tolist()
+        rx, ry, rz = relative_axis_angle(target[:3, :3], self._eef_rot)
+        pose = [tx - ex, ty - ey, tz - ez, rx, ry, rz]
         if action_noise is not None:
             if rng is None:
                 raise ValueError("action noise needs the numpy Generator to draw it from (rng=...)")
-            pose_action += float(action_noise[EEF]) * rng.standard_normal(6)
-            np.minimum(pose_action, 1.0, out=pose_action)
-            np.maximum(pose_action, -1.0, out=pose_action)
-        action[6] = np.asarray(gripper_action[EEF], dtype=np.float64).reshape(-1)[0]
-        return action
+            scale = float(action_noise[EEF])
+            pose = [v + scale * n for v, n in zip(pose, rng.standard_normal(6).tolist(), strict=True)]
+            # clamped to [-1, 1] as np.clip would (a NaN stays NaN)
+            pose = [-1.0 if v < -1.0 else 1.0 if v > 1.0 else v for v in pose]
+        pose.append(float(np.asarray(gripper_action[EEF], dtype=np.float64).reshape(-1)[0]))
+        return np.array(pose)
 
     def action_to_target_eef_pose(self, action: np.ndarray) -> dict[str, np.ndarray]:
         """The target pose a raw action encodes from the current eef pose (no scaling, as Isaac)."""
