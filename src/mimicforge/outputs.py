@@ -202,19 +202,19 @@ class RunOutputs:
         self.images = images
         self._resources = contextlib.ExitStack()  # closes in reverse order, also after a failed open
         attrs = {layout.ATTR_CONFIG: config_text}
-        filters = {"compression": "gzip" if compression else None}  # DATASET_COMPRESSION
+        codec = "gzip" if compression else None  # DATASET_COMPRESSION
         try:
             if images is not None and mode == "create":
                 images.check_unused()  # before anything is created: a refused run leaves nothing behind
             paths.dataset.parent.mkdir(parents=True, exist_ok=True)
             self.writer = DatasetWriter(paths.dataset, env_name=env_name, mode=mode, env_args=env_args,  # type: ignore[arg-type]
-                                        data_attrs=attrs, format_version=format_version, **filters)
+                                        data_attrs=attrs, format_version=format_version, compression=codec)
             self._resources.callback(self.writer.close)
             self.failed_writer = None
             if keep_failed:
                 self.failed_writer = DatasetWriter(paths.failed, env_name=env_name, mode=mode,  # type: ignore[arg-type]
                                                    env_args=env_args, data_attrs=attrs, format_version=format_version,
-                                                   **filters)
+                                                   compression=codec)
                 self._resources.callback(self.failed_writer.close)
             self.metrics = MetricsLog(paths.metrics, truncate=mode == "overwrite")
             self._resources.callback(self.metrics.close)
