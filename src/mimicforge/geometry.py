@@ -14,6 +14,7 @@ Near a zero angle both use the same Taylor expansions, so they agree to rounding
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -188,8 +189,15 @@ def mat_to_axis_angle(m: np.ndarray) -> np.ndarray:
 def relative_axis_angle(rot_a: np.ndarray, rot_b: np.ndarray) -> tuple[float, float, float]:
     """The rotation vector of ``rot_a @ rot_b.T`` (the turn from frame b to frame a), for the per-step
     controllers: the product and the conversion in float arithmetic, a fifth of the numpy calls' cost."""
-    (a00, a01, a02), (a10, a11, a12), (a20, a21, a22) = rot_a.tolist()
-    (b00, b01, b02), (b10, b11, b12), (b20, b21, b22) = rot_b.tolist()
+    return relative_axis_angle_rows(rot_a.tolist(), rot_b.tolist())
+
+
+def relative_axis_angle_rows(rows_a: Sequence[Sequence[float]],
+                             rows_b: Sequence[Sequence[float]]) -> tuple[float, float, float]:
+    """``relative_axis_angle`` of rotations given as rows of floats (the first three of each of the first
+    three rows: a pose's ``tolist()`` will do), for callers that already hold them."""
+    (a00, a01, a02, *_), (a10, a11, a12, *_), (a20, a21, a22, *_) = rows_a[:3]
+    (b00, b01, b02, *_), (b10, b11, b12, *_), (b20, b21, b22, *_) = rows_b[:3]
     return _axis_angle_of(*_quat_of(
         a00 * b00 + a01 * b01 + a02 * b02, a00 * b10 + a01 * b11 + a02 * b12, a00 * b20 + a01 * b21 + a02 * b22,
         a10 * b00 + a11 * b01 + a12 * b02, a10 * b10 + a11 * b11 + a12 * b12, a10 * b20 + a11 * b21 + a12 * b22,

@@ -161,3 +161,44 @@ def test_writer_without_hard_links_keeps_every_demo(tmp_path, monkeypatch):
         assert r.env_args["sim_args"] == {"dt": 0.01}
     assert validate(out) == []
     assert not companion(out, "shadow").exists()
+
+
+@pytest.mark.parametrize("compression", ["gzip", None])
+def test_datasets_are_created_as_h5py_s_create_dataset_creates_them(tmp_path, compression):
+    """The writer creates each dataset through h5py's low-level calls; what it stores must be what
+    ``Group.create_dataset(name, data=..., compression=...)`` stores: type, layout, chunks, filters, fill value,
+    the absence of timestamps, and the stored bytes themselves."""
+    from mimicforge.datasets.writer import _create_dataset
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "rows": rng.standard_normal((283, 39)).astype(np.float32),
+        "one_row": rng.standard_normal((1, 7)).astype(np.float32),
+        "signal": rng.random(283) > 0.5,
+        "images": rng.integers(0, 255, (40, 84, 84, 3), dtype=np.uint8),
+        "poses": rng.standard_normal((283, 4, 4)).astype(np.float32),
+    }
+    with h5py.File(tmp_path / "f.hdf5", "w") as f:
+        ours, theirs = f.create_group("ours"), f.create_group("theirs")
+        for name, value in arrays.items():
+            _create_dataset(ours, name, value, compression)
+            _create_dataset(ours, name + "_again", value, compression)  # a cached creation property list
+            theirs.create_dataset(name, data=value, compression=compression)
+    with h5py.File(tmp_path / "f.hdf5", "r") as f:
+        for name, value in arrays.items():
+            b = f["theirs"][name]
+            for a in (f["ours"][name], f["ours"][name + "_again"]):
+                pa, pb = a.id.get_create_plist(), b.id.get_create_plist()
+                assert a.id.get_type().equal(b.id.get_type())
+                assert (a.shape, a.chunks, a.compression, a.compression_opts, a.fillvalue) == (
+                    b.shape, b.chunks, b.compression, b.compression_opts, b.fillvalue)
+                assert pa.get_layout() == pb.get_layout()
+                assert pa.get_obj_track_times() == pb.get_obj_track_times()
+                assert pa.get_attr_creation_order() == pb.get_attr_creation_order()
+                assert a.id.get_storage_size() == b.id.get_storage_size()
+                if a.chunks is not None:
+                    assert a.id.get_num_chunks() == b.id.get_num_chunks()
+                    for i in range(a.id.get_num_chunks()):
+                        offset = a.id.get_chunk_info(i).chunk_offset
+                        assert a.id.read_direct_chunk(offset) == b.id.read_direct_chunk(offset)
+                np.testing.assert_array_equal(a[()], value)

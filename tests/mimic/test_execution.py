@@ -113,6 +113,40 @@ def test_lead_target_feeds_the_lag_forward_within_caps():
     assert lead_target(eef, target, ISAAC_PARITY) is target  # parity: the waypoint itself
 
 
+def test_lead_target_in_float_arithmetic_is_numpy_s_formula_bit_for_bit():
+    """``lead_target`` runs once per planned step in float arithmetic; the numpy formula it replaced is the
+    reference, to the last bit, for errors under and over both caps."""
+    from mimicforge.geometry import axis_angle_to_mat, relative_axis_angle
+
+    def numpy_lead(eef, target, refine):
+        delta = (target[:3, 3] - eef[:3, 3]) * refine.lead_gain
+        norm = float(np.linalg.norm(delta))
+        if norm > refine.lead_max_position:
+            delta *= refine.lead_max_position / norm
+        turn = np.array(relative_axis_angle(target[:3, :3], eef[:3, :3])) * refine.lead_gain
+        angle = float(np.linalg.norm(turn))
+        if angle > refine.lead_max_rotation:
+            turn *= refine.lead_max_rotation / angle
+        out = np.eye(4)
+        out[:3, 3] = eef[:3, 3] + delta
+        out[:3, :3] = axis_angle_to_mat(turn) @ eef[:3, :3]
+        return out
+
+    rng = np.random.default_rng(7)
+    refine = Refinements()
+    capped = {"position": 0, "rotation": 0}
+    for _ in range(400):
+        eef = make_pose(rng.uniform(-0.5, 0.5, 3), axis_angle_to_matrix(rng.normal(size=3)))
+        scale = rng.choice([0.002, 0.02, 0.2])
+        target = eef @ make_pose(rng.normal(scale=scale, size=3), axis_angle_to_matrix(rng.normal(scale=scale, size=3)))
+        led, reference = lead_target(eef, target, refine), numpy_lead(eef, target, refine)
+        assert led.tobytes() == reference.tobytes()
+        capped["position"] += np.linalg.norm(led[:3, 3] - eef[:3, 3]) >= refine.lead_max_position - 1e-12
+        capped["rotation"] += np.linalg.norm(matrix_to_axis_angle(led[:3, :3] @ eef[:3, :3].T)) >= (
+            refine.lead_max_rotation - 1e-9)
+    assert capped["position"] > 20 and capped["rotation"] > 20 and max(capped.values()) < 400
+
+
 def test_held_object_correction_moves_the_object_not_the_hand():
     rng = np.random.default_rng(0)
     rot = lambda v: axis_angle_to_matrix(np.asarray(v, float))  # noqa: E731

@@ -31,6 +31,7 @@ The selection, the object-centric transform and the interpolation rules themselv
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,7 @@ import numpy as np
 from mimicforge.geometry import (
     axis_angle_to_mat,
     pose_inv,
-    relative_axis_angle,
+    relative_axis_angle_rows,
     rotation_angle,
 )
 from mimicforge.mimic.poses import interpolate_poses
@@ -175,19 +176,35 @@ def lead_target(eef: np.ndarray, target: np.ndarray, refine: Refinements) -> np.
     """
     if refine.lead_gain == 1.0:
         return target
-    delta = (target[:3, 3] - eef[:3, 3]) * refine.lead_gain
-    norm = float(np.linalg.norm(delta))
+    # Once per planned step: float arithmetic on the two poses' entries (IEEE's, as numpy's element-wise
+    # operations, so the same bits); numpy's norms and product, whose sums are BLAS's.
+    gain = refine.lead_gain
+    hand, goal = eef.tolist(), target.tolist()
+    ex, ey, ez = hand[0][3], hand[1][3], hand[2][3]
+    tx, ty, tz = goal[0][3], goal[1][3], goal[2][3]
+    dx, dy, dz = (tx - ex) * gain, (ty - ey) * gain, (tz - ez) * gain
+    norm = _norm(dx, dy, dz)
     if norm > refine.lead_max_position:
-        delta *= refine.lead_max_position / norm
-    # One rotation per step: the scalar paths (same rules as the batched ones, a tenth of their cost).
-    turn = np.array(relative_axis_angle(target[:3, :3], eef[:3, :3])) * refine.lead_gain
-    angle = float(np.linalg.norm(turn))
+        scale = refine.lead_max_position / norm
+        dx, dy, dz = dx * scale, dy * scale, dz * scale
+    rx, ry, rz = relative_axis_angle_rows(goal, hand)
+    rx, ry, rz = rx * gain, ry * gain, rz * gain
+    angle = _norm(rx, ry, rz)
     if angle > refine.lead_max_rotation:
-        turn *= refine.lead_max_rotation / angle
-    out = np.eye(4)
-    out[:3, 3] = eef[:3, 3] + delta
-    out[:3, :3] = axis_angle_to_mat(turn) @ eef[:3, :3]
+        scale = refine.lead_max_rotation / angle
+        rx, ry, rz = rx * scale, ry * scale, rz * scale
+    out = np.empty((4, 4))
+    out[3] = (0.0, 0.0, 0.0, 1.0)
+    out[:3, 3] = (ex + dx, ey + dy, ez + dz)
+    out[:3, :3] = axis_angle_to_mat(np.array((rx, ry, rz))) @ eef[:3, :3]
     return out
+
+
+def _norm(x: float, y: float, z: float) -> float:
+    """``np.linalg.norm`` of a 3-vector, as it computes it (the square root of BLAS's dot product, whose
+    rounding a plain sum of squares does not always match)."""
+    v = np.array((x, y, z))
+    return math.sqrt(v.dot(v))
 
 
 def converged(eef: np.ndarray, target: np.ndarray, refine: Refinements) -> bool:

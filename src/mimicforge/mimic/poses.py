@@ -34,6 +34,6 @@ def interpolate_poses(start: np.ndarray, end: np.ndarray, num_steps: int) -> np.
     if angle < SMALL_ANGLE:
         rots = np.repeat(end[None, :3, :3], n + 1, axis=0)
     else:
-        rots = np.stack([axis_angle_to_matrix(vec * f) @ start[:3, :3] for f in fractions])
+        rots = axis_angle_to_matrix(vec * fractions[:, None]) @ start[:3, :3]  # one batched call per bridge
     rots[0], rots[-1] = start[:3, :3], end[:3, :3]
     return make_pose(pos, rots)

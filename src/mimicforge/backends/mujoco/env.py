@@ -30,7 +30,7 @@ from mimicforge.backends.mujoco.params import (
 from mimicforge.geometry import (
     axis_angle_to_mat,
     quat_to_mat,
-    relative_axis_angle,
+    relative_axis_angle_rows,
     yaw_quat,
 )
 from mimicforge.backends.mujoco.signals import cubes_stacked, subtask_signals
@@ -374,10 +374,10 @@ class FrankaStackTwin:
         # Called every step: six values in float arithmetic (IEEE's, as numpy's element-wise operations, so the
         # same bits), one array at the end; slices and out= ufuncs on a 6-vector cost more than the arithmetic.
         target = np.asarray(target_eef_pose[EEF], dtype=np.float64)
-        (_, _, _, tx), (_, _, _, ty), (_, _, _, tz) = target[:3].tolist()
+        rows = target.tolist()
         ex, ey, ez = self._eef_pos.tolist()
-        rx, ry, rz = relative_axis_angle(target[:3, :3], self._eef_rot)
-        pose = [tx - ex, ty - ey, tz - ez, rx, ry, rz]
+        rx, ry, rz = relative_axis_angle_rows(rows, self._eef_rot.tolist())
+        pose = [rows[0][3] - ex, rows[1][3] - ey, rows[2][3] - ez, rx, ry, rz]
         if action_noise is not None:
             if rng is None:
                 raise ValueError("action noise needs the numpy Generator to draw it from (rng=...)")
@@ -385,7 +385,11 @@ class FrankaStackTwin:
             pose = [v + scale * n for v, n in zip(pose, rng.standard_normal(6).tolist(), strict=True)]
             # clamped to [-1, 1] as np.clip would (a NaN stays NaN)
             pose = [-1.0 if v < -1.0 else 1.0 if v > 1.0 else v for v in pose]
-        pose.append(float(np.asarray(gripper_action[EEF], dtype=np.float64).reshape(-1)[0]))
+        gripper = gripper_action[EEF]
+        if isinstance(gripper, np.ndarray) and gripper.ndim == 1:
+            pose.append(float(gripper[0]))
+        else:
+            pose.append(float(np.asarray(gripper, dtype=np.float64).reshape(-1)[0]))
         return np.array(pose)
 
     def action_to_target_eef_pose(self, action: np.ndarray) -> dict[str, np.ndarray]:
