@@ -38,6 +38,7 @@ from mimicforge.errors import ConfigError
 from mimicforge.tasks import FRANKA_STACK, TaskSpec, thresholds_for
 
 EEF = "franka"
+_NO_NOISE = np.zeros(0)
 ROBOT_ROOT_POSE = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
 CAMERAS = tuple(scene.CAMERAS)
 MODALITIES = ("rgb", "depth", "semantic_segmentation", "normals")
@@ -244,6 +245,7 @@ class FrankaStackTwin:
         self._signals: dict[str, bool] | None = None
         self._success: bool | None = None
         self._stage_compiled = None  # bound with the compiled loop, at the first step
+        self._action_compiled = None
         self._stage_args = (
             self._qpos_robot, self._default_q, self._qvel_robot, self._cubes_q, self._eef_site, self._hand_quat,
             self._hand_rot, self._cube_xmat, self._st_actions, self._st_joint_pos, self._st_joint_vel,
@@ -255,6 +257,7 @@ class FrankaStackTwin:
         """At the first step: the compiled staging (``kernel.stage``) where the compiled loop is in use."""
         if self._ik.compiled is not None:
             self._stage_compiled = deps.physics_kernel().stage
+            self._action_compiled = deps.physics_kernel().relative_action
         self._bound = True
 
     def _update(self) -> None:
@@ -373,23 +376,33 @@ class FrankaStackTwin:
         """Isaac's ``target_eef_pose_to_action``: [target - current, axis-angle(R* R^T)] (+ noise, clamped), gripper."""
         # Called every step: six values in float arithmetic (IEEE's, as numpy's element-wise operations, so the
         # same bits), one array at the end; slices and out= ufuncs on a 6-vector cost more than the arithmetic.
+        # Where the physics loop is compiled, the same arithmetic runs compiled (``kernel.relative_action``).
         target = np.asarray(target_eef_pose[EEF], dtype=np.float64)
+        gripper = gripper_action[EEF]
+        if isinstance(gripper, np.ndarray) and gripper.ndim == 1:
+            grip = float(gripper[0])
+        else:
+            grip = float(np.asarray(gripper, dtype=np.float64).reshape(-1)[0])
+        if action_noise is not None and rng is None:
+            raise ValueError("action noise needs the numpy Generator to draw it from (rng=...)")
+        if self._action_compiled is not None and target.shape == (4, 4):
+            out = np.empty(self.action_dim)
+            if action_noise is None:
+                self._action_compiled(target, self._eef_pos, self._eef_rot, _NO_NOISE, 0.0, grip, out)
+            else:
+                self._action_compiled(target, self._eef_pos, self._eef_rot, rng.standard_normal(6),  # type: ignore[union-attr]
+                                      float(action_noise[EEF]), grip, out)
+            return out
         rows = target.tolist()
         ex, ey, ez = self._eef_pos.tolist()
         rx, ry, rz = relative_axis_angle_rows(rows, self._eef_rot.tolist())
         pose = [rows[0][3] - ex, rows[1][3] - ey, rows[2][3] - ez, rx, ry, rz]
         if action_noise is not None:
-            if rng is None:
-                raise ValueError("action noise needs the numpy Generator to draw it from (rng=...)")
             scale = float(action_noise[EEF])
-            pose = [v + scale * n for v, n in zip(pose, rng.standard_normal(6).tolist(), strict=True)]
+            pose = [v + scale * n for v, n in zip(pose, rng.standard_normal(6).tolist(), strict=True)]  # type: ignore[union-attr]
             # clamped to [-1, 1] as np.clip would (a NaN stays NaN)
             pose = [-1.0 if v < -1.0 else 1.0 if v > 1.0 else v for v in pose]
-        gripper = gripper_action[EEF]
-        if isinstance(gripper, np.ndarray) and gripper.ndim == 1:
-            pose.append(float(gripper[0]))
-        else:
-            pose.append(float(np.asarray(gripper, dtype=np.float64).reshape(-1)[0]))
+        pose.append(grip)
         return np.array(pose)
 
     def action_to_target_eef_pose(self, action: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,6 +1,7 @@
 """The twin's per-step and per-frame loops compiled with Numba, each equal to its numpy version bit for bit.
 
 - ``physics`` and ``stage``: one env step's physics steps and its observations' staging;
+- ``relative_action``: the generator's target pose as an IK-Rel action, once per step;
 - ``optical_normals`` and ``segment_colours``: the cameras' normals (before the rotation to the world
   frame, which stays numpy's product) and segmentation colours, one pass over the pixels each.
 
@@ -26,6 +27,8 @@ import llvmlite.binding as llvm
 import mujoco
 import numpy as np
 from numba import njit, types
+
+from mimicforge import geometry
 
 _LIBRARY = sorted(glob.glob(os.path.join(os.path.dirname(mujoco.__file__), "libmujoco.so*")) +
                   glob.glob(os.path.join(os.path.dirname(mujoco.__file__), "libmujoco*.dylib")))
@@ -92,6 +95,38 @@ def physics(m, d, decimation, held, free, site, v0, lambda2, limited, frame, xqu
         for _ in range(free):
             mj_step(m, d)
     mj_kinematics(m, d)
+
+
+# The scalar rotation conversions of ``geometry`` (plain float arithmetic), compiled as they are written.
+_quat_of = njit(cache=True, nogil=True)(geometry._quat_of)
+_axis_angle_of = njit(cache=True, nogil=True)(geometry._axis_angle_of)
+
+
+@njit(cache=True, nogil=True)
+def relative_action(target, eef_pos, eef_rot, noise, scale, gripper, out):  # pragma: no cover
+    """``FrankaStackTwin.target_eef_pose_to_action`` into ``out``: the target's offset from the end effector, the
+    rotation vector of ``target_rot @ eef_rot.T`` (``geometry.relative_axis_angle_rows``, the same products in
+    the same order), plus ``scale * noise`` clamped to [-1, 1] where ``noise`` has entries, then the gripper."""
+    a, b = target, eef_rot
+    w, x, y, z = _quat_of(
+        a[0, 0] * b[0, 0] + a[0, 1] * b[0, 1] + a[0, 2] * b[0, 2],
+        a[0, 0] * b[1, 0] + a[0, 1] * b[1, 1] + a[0, 2] * b[1, 2],
+        a[0, 0] * b[2, 0] + a[0, 1] * b[2, 1] + a[0, 2] * b[2, 2],
+        a[1, 0] * b[0, 0] + a[1, 1] * b[0, 1] + a[1, 2] * b[0, 2],
+        a[1, 0] * b[1, 0] + a[1, 1] * b[1, 1] + a[1, 2] * b[1, 2],
+        a[1, 0] * b[2, 0] + a[1, 1] * b[2, 1] + a[1, 2] * b[2, 2],
+        a[2, 0] * b[0, 0] + a[2, 1] * b[0, 1] + a[2, 2] * b[0, 2],
+        a[2, 0] * b[1, 0] + a[2, 1] * b[1, 1] + a[2, 2] * b[1, 2],
+        a[2, 0] * b[2, 0] + a[2, 1] * b[2, 1] + a[2, 2] * b[2, 2])
+    rx, ry, rz = _axis_angle_of(w, x, y, z)
+    for i in range(3):
+        out[i] = target[i, 3] - eef_pos[i]
+    out[3], out[4], out[5] = rx, ry, rz
+    if noise.shape[0] > 0:
+        for i in range(6):
+            v = out[i] + scale * noise[i]
+            out[i] = -1.0 if v < -1.0 else 1.0 if v > 1.0 else v
+    out[6] = gripper
 
 
 @njit(cache=True, nogil=True)
