@@ -13,6 +13,7 @@ import threading
 import time
 
 import h5py
+import numpy as np
 import pytest
 
 from mimicforge.datasets import DatasetReader, validate
@@ -84,9 +85,10 @@ def shard_keys(out, worker):
 
 
 def test_killing_workers_three_times_still_gives_exactly_n(real_dataset, tmp_path):
-    # n leaves the run many seconds of work after the third kill even on a fast machine, so every kill lands
-    # on a worker that still has attempts to make (a kill after the goal is reached is not a crash)
-    n = 30
+    # n leaves the run many seconds of work after the third kill even on a fast machine (two workers make about
+    # 400 demos a minute on a quiet 2-core one, and each kill costs a restart of about a second), so every kill
+    # lands on a worker that still has attempts to make (a kill after the goal is reached is not a crash)
+    n = 100
     out = tmp_path / "gen.hdf5"
     run = Run(real_dataset, out, "--num-trials", str(n), "--workers", "2", "--max-restarts", "5", "--json")
     flushed_before_kill = set()
@@ -412,3 +414,33 @@ def test_a_killed_supervisor_leaves_no_standby_worker_behind(real_dataset, tmp_p
     assert wait_gone(workers, 60), "standby workers kept running after their supervisor died"
     shards = out.with_name("gen.shards")
     assert not shards.exists() or not list(shards.glob("worker_*.hdf5"))
+
+
+def test_a_worker_that_dies_while_the_other_keeps_reporting_is_restarted(real_dataset, tmp_path, monkeypatch):
+    """The supervisor checks its workers every POLL seconds even while messages keep arriving: with POLL at 2 s,
+    the surviving worker reports an attempt far more often than that, and the dead one is restarted all the
+    same (a supervisor that checked only when its pipes were quiet never restarted it)."""
+    from mimicforge.config import load_config
+    from mimicforge.run import supervisor
+
+    monkeypatch.setattr(supervisor, "POLL", 2.0)
+    events: list[str] = []
+    killed: list[int] = []
+    seen: list[float] = []
+
+    def on_attempt(rec, summary) -> None:
+        seen.append(time.monotonic())
+        if not killed and rec.success:
+            victim = worker_pids(os.getpid())[0]
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    cfg = load_config(env={"INPUT_FILE": str(real_dataset), "OUTPUT_FILE": str(tmp_path / "o.hdf5"),
+                           "NUM_TRIALS": "60", "WORKERS": "2", "SEED": "2"})
+    summary = supervisor.run_supervised(cfg, on_attempt=on_attempt, on_event=events.append)
+    assert killed and summary.successes == 60
+    restarts = [e for e in events if "killed by SIGKILL; restarting" in e]
+    assert len(restarts) == 1, events
+    gaps = np.diff(seen)
+    assert np.median(gaps) < supervisor.POLL / 4  # the messages did keep coming faster than the poll
+    assert {w for w, _ in demo_keys(tmp_path / "o.hdf5")} == {0, 1}

@@ -264,16 +264,19 @@ def _run_locked(cfg: RunConfig, engine: str, on_attempt: Callable[[MetricsRecord
         if not tracker.goal_reached():
             for wk in workers.values():
                 start(wk)
+        next_check = 0.0
         while any(wk.process is not None and not wk.finished for wk in workers.values()):
             if stop() or tracker.goal_reached():
                 stop_event.set()
             if stop_event.is_set():
                 break  # _reap waits for the workers (and reads their last records)
-            messages = links.receive(timeout=POLL)
-            for w, msg in messages:
+            for w, msg in links.receive(timeout=POLL):
                 handle(w, msg)
-            if messages:
+            # The workers are checked every POLL seconds whether or not messages keep coming: a worker that died
+            # while the others report an attempt every few tenths of a second is restarted all the same.
+            if (now := time.monotonic()) < next_check:
                 continue
+            next_check = now + POLL
             if not stop_event.is_set():
                 stalled = tracker.stalled()
                 if stalled is not None:
