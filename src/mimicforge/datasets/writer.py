@@ -97,9 +97,9 @@ _DCPL: dict[tuple[Any, ...], Any] = {}  # creation property lists by (shape, dty
 
 def _create_dataset(group: h5py.Group, name: str, value: np.ndarray, compression: str | None) -> None:
     """``group.create_dataset(name, data=value, compression=compression)`` through h5py's low-level calls: the
-    same creation properties (h5py's own chunk guess and filters, no timestamps, no attribute order), the same
-    stored bytes, without building the high-level ``Dataset`` that a commit never uses (a third of the cost of
-    writing a demo's 31 datasets)."""
+    same creation properties (``h5py.filters.fill_dcpl``, which ``create_dataset`` itself calls for the chunk
+    guess and filters; no timestamps, no attribute order), the same stored bytes (a test compares them), without
+    the high-level checks and ``Dataset`` a commit never uses: a demo's commit 10.3 -> 8.1 ms CPU."""
     key = (value.shape, value.dtype.str, compression)
     plist = _DCPL.get(key)
     if plist is None:  # a demo's 31 datasets have about 12 shapes, the initial state's the same in every demo
