@@ -167,7 +167,7 @@ def test_writer_without_hard_links_keeps_every_demo(tmp_path, monkeypatch):
 def test_datasets_are_created_as_h5py_s_create_dataset_creates_them(tmp_path, compression):
     """The writer creates each dataset through h5py's low-level calls; what it stores must be what
     ``Group.create_dataset(name, data=..., compression=...)`` stores: type, layout, chunks, filters, fill value,
-    the absence of timestamps, and the stored bytes themselves."""
+    the timestamp and attribute-order settings, and the stored bytes themselves."""
     from mimicforge.datasets.writer import _create_dataset
 
     rng = np.random.default_rng(0)
